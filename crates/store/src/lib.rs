@@ -1,1 +1,79 @@
-//! placeholder
+//! Storage for the wxrealname gateway: the audit chain, the identity registry, API keys, the replay guard and
+//! idempotency records, behind one object-safe [`Store`] trait.
+//!
+//! No method takes a raw name or ID number: callers hand in masked forms and keyed blind indexes only.
+//!
+//! # Layout
+//! - [`model`]: the rows, as plain structs.
+//! - [`chain`]: the audit hash chain (canonical bytes, hashing, verification), the same for every backend.
+//! - [`sqlite`]: the embedded default backend, with group commit through one writer task.
+//! - [`open`]: picks a backend from a database URL.
+
+pub mod chain;
+mod error;
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use error::{Error, Result};
+pub use model::*;
+
+/// Everything the gateway keeps. One implementation per database; the gateway holds it as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// A cheap round trip to the database, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// Returns false when no live key has that id.
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool>;
+
+    /// Whether a code (by hash) was already reserved. A read, used before spending a rate-limit slot.
+    async fn code_seen(&self, code_hash: &[u8]) -> Result<bool>;
+    /// Atomically reserve a code; false when it was already reserved. Durable before it returns.
+    async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool>;
+
+    /// Start an idempotent request, or find the answer of an earlier one with the same key.
+    async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin>;
+    /// Forget an in-progress idempotency record (the request ended without touching WeChat).
+    async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()>;
+
+    /// Append one audit row, and in the same transaction bind the identity on a match and store the
+    /// idempotent answer. Committed (durable) before it returns.
+    async fn append(&self, entry: NewAuditEntry, opts: AppendOptions) -> Result<AuditRecord>;
+
+    async fn verification(&self, id: &str) -> Result<Option<AuditRecord>>;
+    async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>>;
+
+    /// Audit rows in chain order with `seq > after_seq` (and `at >= since_ms` when given), at most `limit`.
+    async fn audit_page(
+        &self,
+        after_seq: i64,
+        since_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>>;
+    /// The newest rows, newest first.
+    async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>>;
+    async fn chain_state(&self) -> Result<ChainState>;
+    /// Delete audit rows older than `before_ms` (from the start of the chain only) and write a checkpoint so the
+    /// rest still verifies. Also forgets replay-guard entries older than `before_ms`.
+    async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport>;
+}
+
+/// Open the store a URL names: `sqlite://PATH` (created if missing). PostgreSQL arrives with the scale-out work.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    } else {
+        Err(Error::Config(format!(
+            "unsupported database URL scheme in {:?}: use sqlite://PATH",
+            url.split("://").next().unwrap_or("")
+        )))
+    }
+}

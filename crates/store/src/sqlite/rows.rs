@@ -1,0 +1,120 @@
+//! Row types as SQLite returns them, and their conversion into the model.
+
+use crate::Error;
+use crate::model::*;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct KeyRow {
+    id: String,
+    name: String,
+    key_hash: Vec<u8>,
+    apps: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for ApiKeyRecord {
+    type Error = Error;
+    fn try_from(r: KeyRow) -> Result<Self, Error> {
+        let apps = serde_json::from_str(&r.apps)
+            .map_err(|_| Error::Corrupt(format!("api key {}: apps", r.id)))?;
+        Ok(Self {
+            id: r.id,
+            name: r.name,
+            key_hash: r.key_hash,
+            apps,
+            created_at_ms: r.created_at,
+            revoked_at_ms: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    seq: i64,
+    id: String,
+    at: i64,
+    key_id: String,
+    appid: String,
+    openid: String,
+    masked_name: String,
+    masked_cred_id: String,
+    blind_cred: Vec<u8>,
+    blind_pair: Vec<u8>,
+    key_version: i32,
+    purpose: Option<String>,
+    outcome: Option<String>,
+    error_code: Option<String>,
+    errcode: Option<i64>,
+    verify_openid: String,
+    verify_real_name: Option<String>,
+    minor: bool,
+    latency_ms: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        let verify_openid = r
+            .verify_openid
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Self {
+            seq: r.seq,
+            entry: NewAuditEntry {
+                id: r.id,
+                at_ms: r.at,
+                key_id: r.key_id,
+                appid: r.appid,
+                openid: r.openid,
+                masked_name: r.masked_name,
+                masked_cred_id: r.masked_cred_id,
+                blind_cred: r.blind_cred,
+                blind_pair: r.blind_pair,
+                key_version: r.key_version,
+                purpose: r.purpose,
+                outcome: r.outcome,
+                error_code: r.error_code,
+                errcode: r.errcode,
+                verify_openid,
+                verify_real_name: r.verify_real_name,
+                minor: r.minor,
+                latency_ms: r.latency_ms,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct IdentityRow {
+    appid: String,
+    openid: String,
+    verification_id: String,
+    verified_at: i64,
+    masked_name: String,
+    masked_cred_id: String,
+    blind_cred: Vec<u8>,
+    blind_pair: Vec<u8>,
+    key_version: i32,
+}
+
+impl From<IdentityRow> for IdentityRecord {
+    fn from(r: IdentityRow) -> Self {
+        Self {
+            appid: r.appid,
+            openid: r.openid,
+            verification_id: r.verification_id,
+            verified_at_ms: r.verified_at,
+            masked_name: r.masked_name,
+            masked_cred_id: r.masked_cred_id,
+            blind_cred: r.blind_cred,
+            blind_pair: r.blind_pair,
+            key_version: r.key_version,
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Backend-independent test bodies.
+
+use std::sync::Arc;
+use store::chain::{ChainError, verify_store};
+use store::*;
+
+pub fn entry(i: i64) -> NewAuditEntry {
+    NewAuditEntry {
+        id: format!("v-{i}"),
+        at_ms: 1_700_000_000_000 + i * 1000,
+        key_id: "k1".into(),
+        appid: "wxapp".into(),
+        openid: format!("o-{i}"),
+        masked_name: "张*".into(),
+        masked_cred_id: "110***********002X".into(),
+        blind_cred: vec![1; 32],
+        blind_pair: vec![2; 32],
+        key_version: 1,
+        purpose: Some("test".into()),
+        outcome: Some("match".into()),
+        error_code: None,
+        errcode: Some(0),
+        verify_openid: vec!["V_OP_NM_MA".into()],
+        verify_real_name: Some("V_NM_ID_MA".into()),
+        minor: false,
+        latency_ms: 12,
+    }
+}
+
+fn key(id: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        name: "hospital".into(),
+        key_hash: vec![7; 32],
+        apps: vec!["wxapp".into()],
+        created_at_ms: 1,
+        revoked_at_ms: None,
+    }
+}
+
+pub async fn api_keys_round_trip_and_revoke(s: Arc<dyn Store>) {
+    s.insert_api_key(&key("a")).await.unwrap();
+    s.insert_api_key(&key("b")).await.unwrap();
+    assert_eq!(s.api_key("a").await.unwrap(), Some(key("a")));
+    assert_eq!(s.api_keys().await.unwrap().len(), 2);
+    assert!(s.revoke_api_key("a", 5).await.unwrap());
+    assert!(
+        !s.revoke_api_key("a", 6).await.unwrap(),
+        "revoking twice reports nothing to do"
+    );
+    assert!(!s.revoke_api_key("zz", 6).await.unwrap());
+    assert_eq!(
+        s.api_key("a").await.unwrap().unwrap().revoked_at_ms,
+        Some(5)
+    );
+    assert!(s.insert_api_key(&key("b")).await.is_err(), "ids are unique");
+}
+
+pub async fn code_reserved_once_even_when_racing(s: Arc<dyn Store>) {
+    assert!(!s.code_seen(b"c1").await.unwrap());
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.reserve_code(b"c1", "wxapp", 1).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one racer reserves the code");
+    assert!(s.code_seen(b"c1").await.unwrap());
+    assert!(s.reserve_code(b"c2", "wxapp", 1).await.unwrap());
+}
+
+pub async fn idempotency_states(s: Arc<dyn Store>) {
+    let req = |fp: &[u8], now| IdemBeginRequest {
+        key_id: "k1".into(),
+        idem_key: "i1".into(),
+        fingerprint: fp.to_vec(),
+        now_ms: now,
+        stale_after_ms: 1000,
+    };
+    assert_eq!(
+        s.idem_begin(&req(b"f", 0)).await.unwrap(),
+        IdemBegin::Started
+    );
+    assert_eq!(
+        s.idem_begin(&req(b"f", 10)).await.unwrap(),
+        IdemBegin::InProgress
+    );
+    assert_eq!(
+        s.idem_begin(&req(b"g", 10)).await.unwrap(),
+        IdemBegin::Mismatch
+    );
+    assert_eq!(
+        s.idem_begin(&req(b"f", 5000)).await.unwrap(),
+        IdemBegin::Started,
+        "a stale one is taken over"
+    );
+    let answer = IdemAnswer {
+        key_id: "k1".into(),
+        idem_key: "i1".into(),
+        status: 200,
+        body: "{\"x\":1}".into(),
+    };
+    s.append(
+        entry(1),
+        AppendOptions {
+            bind_identity: false,
+            idempotent: Some(answer),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.idem_begin(&req(b"f", 6000)).await.unwrap(),
+        IdemBegin::Done {
+            status: 200,
+            body: "{\"x\":1}".into()
+        }
+    );
+    assert_eq!(
+        s.idem_begin(&req(b"g", 6000)).await.unwrap(),
+        IdemBegin::Mismatch
+    );
+    // Abort forgets an in-progress key only.
+    let other = IdemBeginRequest {
+        idem_key: "i2".into(),
+        ..req(b"f", 0)
+    };
+    assert_eq!(s.idem_begin(&other).await.unwrap(), IdemBegin::Started);
+    s.idem_abort("k1", "i2").await.unwrap();
+    assert_eq!(s.idem_begin(&other).await.unwrap(), IdemBegin::Started);
+    s.idem_abort("k1", "i1").await.unwrap();
+    assert!(matches!(
+        s.idem_begin(&req(b"f", 7000)).await.unwrap(),
+        IdemBegin::Done { .. }
+    ));
+}
+
+pub async fn append_chains_and_verify_inner(s: &Arc<dyn Store>, n: i64) {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append(entry(i), Default::default()).await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().seq);
+    }
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "concurrent appends get distinct, dense positions"
+    );
+}
+
+pub async fn append_chains_and_verifies(s: Arc<dyn Store>) {
+    assert_eq!(verify_store(s.as_ref()).await.unwrap().unwrap().rows, 0);
+    append_chains_and_verify_inner(&s, 300).await;
+    let report = verify_store(s.as_ref()).await.unwrap().unwrap();
+    assert_eq!(report.rows, 300);
+    assert_eq!(report.last_seq, Some(300));
+    let first = s.audit_page(0, None, 1).await.unwrap().remove(0);
+    assert_eq!(first.prev_hash, store::chain::GENESIS.to_vec());
+    let v = s.verification(&first.entry.id).await.unwrap().unwrap();
+    assert_eq!(v, first);
+    assert!(s.verification("nope").await.unwrap().is_none());
+    let recent = s.recent(2).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![300, 299]
+    );
+}
+
+pub async fn identity_binds_latest_match(s: Arc<dyn Store>) {
+    assert!(s.identity("wxapp", "o-1").await.unwrap().is_none());
+    s.append(
+        entry(1),
+        AppendOptions {
+            bind_identity: true,
+            idempotent: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut later = entry(1);
+    later.id = "v-later".into();
+    later.at_ms += 50_000;
+    s.append(
+        later,
+        AppendOptions {
+            bind_identity: true,
+            idempotent: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut not_bound = entry(1);
+    not_bound.id = "v-mismatch".into();
+    s.append(not_bound, Default::default()).await.unwrap();
+    let id = s.identity("wxapp", "o-1").await.unwrap().unwrap();
+    assert_eq!(id.verification_id, "v-later");
+    assert_eq!(id.masked_name, "张*");
+    assert!(s.identity("other", "o-1").await.unwrap().is_none());
+}
+
+/// Change stored rows behind the store's back, as an attacker with database access would.
+async fn tamper(url: &str, sql: &[&str]) {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    for q in sql {
+        sqlx::query(q).execute(&pool).await.unwrap();
+    }
+}
+
+pub async fn edited_row_is_named(s: Arc<dyn Store>, url: &str) {
+    append_chains_and_verify_inner(&s, 10).await;
+    tamper(
+        url,
+        &[
+            "DROP TRIGGER audit_append_only",
+            "UPDATE audit SET outcome = 'id_mismatch' WHERE seq = 7",
+        ],
+    )
+    .await;
+    let err = verify_store(s.as_ref()).await.unwrap().unwrap_err();
+    assert_eq!(err, ChainError::BadHash { seq: 7 });
+}
+
+pub async fn deleted_row_is_named(s: Arc<dyn Store>, url: &str) {
+    append_chains_and_verify_inner(&s, 10).await;
+    tamper(url, &["DELETE FROM audit WHERE seq = 4"]).await;
+    assert_eq!(
+        verify_store(s.as_ref()).await.unwrap().unwrap_err().seq(),
+        5
+    );
+    tamper(url, &["DELETE FROM audit WHERE seq >= 9"]).await;
+    // still the first fault that is named
+    assert_eq!(
+        verify_store(s.as_ref()).await.unwrap().unwrap_err().seq(),
+        5
+    );
+}
+
+pub async fn purge_keeps_chain_verifiable(s: Arc<dyn Store>) {
+    for i in 0..20 {
+        s.reserve_code(
+            format!("c{i}").as_bytes(),
+            "wxapp",
+            1_700_000_000_000 + i * 1000,
+        )
+        .await
+        .unwrap();
+        s.append(entry(i), Default::default()).await.unwrap();
+    }
+    // rows 0..=9 are older than the cut-off
+    let report = s
+        .purge_audit(1_700_000_000_000 + 10_000, 1_800_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(report.rows_deleted, 10);
+    assert_eq!(report.checkpoint_seq, Some(10));
+    assert_eq!(report.codes_forgotten, 10);
+    let v = verify_store(s.as_ref()).await.unwrap().unwrap();
+    assert_eq!(
+        (v.rows, v.first_seq, v.from_checkpoint),
+        (10, Some(11), true)
+    );
+    let r = s.append(entry(99), Default::default()).await.unwrap();
+    assert_eq!(r.seq, 21);
+    assert_eq!(verify_store(s.as_ref()).await.unwrap().unwrap().rows, 11);
+    // Purging everything still leaves a verifiable (empty) chain whose head matches the checkpoint.
+    s.purge_audit(i64::MAX, 1_800_000_000_000).await.unwrap();
+    assert_eq!(verify_store(s.as_ref()).await.unwrap().unwrap().rows, 0);
+    assert_eq!(
+        s.append(entry(100), Default::default()).await.unwrap().seq,
+        22
+    );
+    assert_eq!(verify_store(s.as_ref()).await.unwrap().unwrap().rows, 1);
+}
+
+pub async fn export_pages_since(s: Arc<dyn Store>) {
+    for i in 0..5 {
+        s.append(entry(i), Default::default()).await.unwrap();
+    }
+    let since = s
+        .audit_page(0, Some(1_700_000_000_000 + 3000), 100)
+        .await
+        .unwrap();
+    assert_eq!(since.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
+    let page = s.audit_page(2, None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
+}
