@@ -1,1 +1,29 @@
-//! placeholder
+//! The wxrealname verification gateway: the HTTP service a hospital's or a transit company's back end calls to
+//! run WeChat's real-name check safely, keep the evidence, and protect the organisation's WeChat permission.
+//!
+//! # Layout
+//! - [`startup`]: `Application::build(cfg)` / `run_until_stopped()`, and [`startup::Deps`] (clock, shared state).
+//! - [`config`]: the TOML + `WXRN_*` configuration.
+//! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
+//! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
+//! - [`pii`]: master key, blind indexes, request fingerprints; [`limits`]: rate limiting.
+//! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
+//! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod limits;
+pub mod openapi;
+pub mod pii;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use routes::router;
+pub use startup::{Application, Deps};
+pub use state::AppState;

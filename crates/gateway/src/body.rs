@@ -1,0 +1,69 @@
+//! JSON bodies, parsed without ever echoing a submitted value.
+//!
+//! serde_json's messages quote the offending value ("invalid type: integer `110105...`"), which may be an ID
+//! number, so only the kind of failure and, for missing or unknown fields, the field's name are reported.
+
+use crate::error::ApiError;
+use serde::de::DeserializeOwned;
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest(describe(&e)))
+}
+
+fn describe(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => "the body is not valid JSON".into(),
+        Category::Io => "the body could not be read".into(),
+        Category::Data => {
+            let msg = e.to_string();
+            // "missing field `openid` at line 1 column 20": the field name is ours, safe to repeat.
+            for prefix in ["missing field `", "unknown field `"] {
+                if let Some(rest) = msg.strip_prefix(prefix)
+                    && let Some(field) = rest.split('`').next()
+                {
+                    let what = if prefix.starts_with("missing") {
+                        "missing field"
+                    } else {
+                        "unknown field"
+                    };
+                    return format!("{what} `{field}`");
+                }
+            }
+            "a field has the wrong type: names, ID numbers, openids and codes are strings".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct T {
+        cred_id: String,
+    }
+
+    #[test]
+    fn messages_never_echo_values() {
+        for (body, want) in [
+            (&br#"{"cred_id": 110105194912310021}"#[..], "wrong type"),
+            (br#"{"cred_id": ["11010519491231002X"]}"#, "wrong type"),
+            (br#"{}"#, "missing field `cred_id`"),
+            (
+                br#"{"cred_id": "x", "real_name_typo": "x"}"#,
+                "unknown field `real_name_typo`",
+            ),
+            (br#"{"cred_id": "11010519491231002X""#, "not valid JSON"),
+        ] {
+            let err = parse::<T>(body).unwrap_err();
+            let ApiError::InvalidRequest(msg) = err else {
+                panic!("{err:?}")
+            };
+            assert!(msg.contains(want), "{msg}");
+            assert!(!msg.contains("110105"), "{msg}");
+        }
+    }
+}

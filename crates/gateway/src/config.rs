@@ -1,0 +1,249 @@
+//! Configuration: defaults, then a TOML file, then `WXRN_*` environment variables.
+//!
+//! Nested keys use a double underscore: `WXRN_LIMITS__PER_OPENID_PER_DAY=10` sets `limits.per_openid_per_day`.
+//! Every key is documented in `wxrealname.example.toml` at the repository root. Secrets are read from the
+//! environment or a file (`secret_env`, `key_env`, `key_file`, ...) and held in `secrecy` types.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use wechat::TokenKind;
+
+/// The top-level keys that `WXRN_*` variables may set. Other `WXRN_*` variables (app secrets named by
+/// `secret_env`, `WXRN_APP_SECRET` for `wxrealname check`) are left alone.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "upstream_base_url",
+    "upstream_timeout_ms",
+    "upstream_connect_timeout_ms",
+    "upstream_ca_file",
+    "token_kind",
+    "admin_token",
+    "admin_token_env",
+    "log_format",
+    "limits",
+    "policy",
+    "blind_index",
+    "retention",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the gateway listens on.
+    pub listen: String,
+    /// Where the SQLite database and generated keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`; defaults to `sqlite://{data_dir}/wxrealname.db`.
+    pub database_url: Option<String>,
+    /// WeChat's API host, or the sandbox's.
+    pub upstream_base_url: String,
+    pub upstream_timeout_ms: u64,
+    pub upstream_connect_timeout_ms: u64,
+    /// Extra CA certificate (PEM) to trust for the upstream, e.g. a corporate egress proxy.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// `stable` (shared-safe `cgi-bin/stable_token`, the default) or `classic` (`cgi-bin/token`).
+    pub token_kind: TokenKind,
+    /// Bearer token for admin endpoints. Prefer `admin_token_env`.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    pub admin_token_env: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub limits: Limits,
+    pub policy: Policy,
+    pub blind_index: BlindIndex,
+    pub retention: Retention,
+    pub apps: Vec<App>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Verifications that reach WeChat per user (appid + openid) per day (Asia/Shanghai). 0 = no limit.
+    pub per_openid_per_day: u32,
+    /// Verifications that reach WeChat per API key per second. 0 = no limit.
+    pub per_key_per_second: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Demand `"guardian_consent": true` when the ID number says the user is under 14 (PIPL Art. 31).
+    pub require_guardian_consent: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlindIndex {
+    /// The master key, hex (64 digits). Prefer `key_env` or `key_file`. If none is set, the gateway uses (and
+    /// on first start creates, mode 0600) `{data_dir}/master.key`.
+    #[serde(skip_serializing)]
+    pub key: Option<SecretString>,
+    pub key_env: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// Recorded on every row, so the key can be rotated.
+    pub key_version: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// How long a code stays in the replay guard, in days (WeChat's codes live minutes; we keep them longer).
+    pub used_codes_days: u32,
+    /// How long an Idempotency-Key answer can be replayed, in hours.
+    pub idempotency_hours: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub appid: String,
+    /// The app secret, inline. Prefer `secret_env`.
+    #[serde(skip_serializing)]
+    pub secret: Option<SecretString>,
+    /// Name of the environment variable holding the app secret.
+    pub secret_env: Option<String>,
+    /// Overrides the global `token_kind` for this app.
+    pub token_kind: Option<TokenKind>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            upstream_base_url: wechat::WECHAT_API.into(),
+            upstream_timeout_ms: 10_000,
+            upstream_connect_timeout_ms: 3_000,
+            upstream_ca_file: None,
+            token_kind: TokenKind::Stable,
+            admin_token: None,
+            admin_token_env: None,
+            log_format: "text".into(),
+            limits: Limits {
+                per_openid_per_day: 5,
+                per_key_per_second: 50,
+                max_body_bytes: 16 * 1024,
+            },
+            policy: Policy {
+                require_guardian_consent: false,
+            },
+            blind_index: BlindIndex {
+                key: None,
+                key_env: None,
+                key_file: None,
+                key_version: 1,
+            },
+            retention: Retention {
+                used_codes_days: 30,
+                idempotency_hours: 24,
+            },
+            apps: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then `WXRN_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig.merge(
+            Env::prefixed("WXRN_")
+                .split("__")
+                .filter(|k| ENV_KEYS.contains(&k.as_str().split('.').next().unwrap_or(""))),
+        );
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad(format!(
+                "log_format must be \"text\" or \"json\", not {:?}",
+                self.log_format
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for app in &self.apps {
+            if identity::AppId::parse(&app.appid).is_err() {
+                return bad(format!("apps: {:?} is not a valid appid", app.appid));
+            }
+            if !seen.insert(app.appid.as_str()) {
+                return bad(format!("apps: {} is listed twice", app.appid));
+            }
+            if app.secret.is_none() && app.secret_env.is_none() {
+                return bad(format!(
+                    "apps: {} needs `secret_env` (or `secret`)",
+                    app.appid
+                ));
+            }
+        }
+        if self.limits.max_body_bytes < 256 {
+            return bad("limits.max_body_bytes must be at least 256".into());
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("wxrealname.db").display())
+        })
+    }
+
+    pub fn admin_token(&self) -> Result<Option<SecretString>, ConfigError> {
+        match (&self.admin_token, &self.admin_token_env) {
+            (Some(t), _) => Ok(Some(t.clone())),
+            (None, Some(var)) => read_env(var).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl App {
+    pub fn secret(&self) -> Result<SecretString, ConfigError> {
+        match (&self.secret, &self.secret_env) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(var)) => read_env(var),
+            (None, None) => Err(ConfigError::Invalid(format!(
+                "apps: {} has no secret",
+                self.appid
+            ))),
+        }
+    }
+}
+
+pub(crate) fn read_env(var: &str) -> Result<SecretString, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
+        _ => Err(ConfigError::Invalid(format!(
+            "environment variable {var} is not set"
+        ))),
+    }
+}

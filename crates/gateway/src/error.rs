@@ -1,0 +1,190 @@
+//! The HTTP API's errors: one envelope, `{"error": {"code", "message"}}`, and one table from code to status.
+//!
+//! Library crates keep their own error types (`identity::CredIdError`, `wechat::Error`, `store::Error`); this
+//! module is the only place that turns them into HTTP answers. 5xx bodies say nothing internal: the detail goes
+//! to the log (never personal data: library errors do not carry any).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    InvalidRequest(String),
+    InvalidCredId {
+        reason: &'static str,
+        message: String,
+    },
+    InvalidRealName {
+        reason: &'static str,
+        message: String,
+    },
+    InvalidOpenid,
+    UnsupportedCredType,
+    GuardianConsentRequired,
+    Unauthorized,
+    ForbiddenApp,
+    UnknownApp,
+    NotFound,
+    CodeAlreadyUsed,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    InvalidCode,
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    UpstreamPermissionDenied,
+    UpstreamQuotaExhausted,
+    UpstreamUnavailable,
+    UpstreamRejected {
+        errcode: i64,
+    },
+    DependencyUnavailable,
+    Internal,
+}
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code, e.g. `invalid_cred_id`.
+    pub code: &'static str,
+    /// A human sentence. Never contains the submitted name or ID number.
+    pub message: String,
+    /// For `invalid_cred_id` / `invalid_real_name`: which rule failed (`checksum`, `date`, `charset`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// For upstream errors: WeChat's errcode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            InvalidCredId { .. } | InvalidRealName { .. } | InvalidOpenid | UnsupportedCredType => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            GuardianConsentRequired | InvalidCode | IdempotencyKeyReused | UnknownApp => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            ForbiddenApp => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            CodeAlreadyUsed | IdempotencyInProgress => StatusCode::CONFLICT,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            UpstreamPermissionDenied | UpstreamRejected { .. } => StatusCode::BAD_GATEWAY,
+            UpstreamQuotaExhausted | UpstreamUnavailable | DependencyUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) => "invalid_request",
+            InvalidCredId { .. } => "invalid_cred_id",
+            InvalidRealName { .. } => "invalid_real_name",
+            InvalidOpenid => "invalid_openid",
+            UnsupportedCredType => "unsupported_cred_type",
+            GuardianConsentRequired => "guardian_consent_required",
+            Unauthorized => "unauthorized",
+            ForbiddenApp => "forbidden_app",
+            UnknownApp => "unknown_app",
+            NotFound => "not_found",
+            CodeAlreadyUsed => "code_already_used",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            IdempotencyInProgress => "idempotency_in_progress",
+            InvalidCode => "invalid_code",
+            RateLimited { .. } => "rate_limited",
+            UpstreamPermissionDenied => "upstream_permission_denied",
+            UpstreamQuotaExhausted => "upstream_quota_exhausted",
+            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamRejected { .. } => "upstream_rejected",
+            DependencyUnavailable => "dependency_unavailable",
+            Internal => "internal",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            InvalidRequest(m) => m.clone(),
+            InvalidCredId { message, .. } | InvalidRealName { message, .. } => message.clone(),
+            InvalidOpenid => "openid must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'".into(),
+            UnsupportedCredType => "only cred_type 1 (mainland resident ID card) is supported".into(),
+            GuardianConsentRequired => {
+                "the ID number belongs to a child under 14: send \"guardian_consent\": true once a guardian has agreed"
+                    .into()
+            }
+            Unauthorized => "a valid API key is required: Authorization: Bearer wxrn_...".into(),
+            ForbiddenApp => "this API key may not verify for that appid".into(),
+            UnknownApp => "this gateway has no configuration for that appid".into(),
+            NotFound => "not found".into(),
+            CodeAlreadyUsed => "this code was already used; a code from WeChat's consent page is good for one check".into(),
+            IdempotencyKeyReused => "this Idempotency-Key was used with a different request".into(),
+            IdempotencyInProgress => "a request with this Idempotency-Key is still running; retry shortly".into(),
+            InvalidCode => "WeChat rejected the code: it is unknown, expired, used, or belongs to another user".into(),
+            RateLimited { .. } => "too many verifications; retry after the time in Retry-After".into(),
+            UpstreamPermissionDenied => "WeChat says this app does not hold the real-name check permission".into(),
+            UpstreamQuotaExhausted => "WeChat's daily quota for this app is used up".into(),
+            UpstreamUnavailable => "WeChat did not answer usefully; the code may be spent, ask the user to consent again".into(),
+            UpstreamRejected { .. } => "WeChat rejected the call".into(),
+            DependencyUnavailable => "a backing service is unavailable; retry later".into(),
+            Internal => "internal error".into(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let (reason, errcode) = match self {
+            ApiError::InvalidCredId { reason, .. } | ApiError::InvalidRealName { reason, .. } => {
+                (Some(*reason), None)
+            }
+            ApiError::UpstreamRejected { errcode } => (None, Some(*errcode)),
+            ApiError::InvalidCode => (None, Some(80113)),
+            ApiError::UpstreamPermissionDenied => (None, Some(48001)),
+            ApiError::UpstreamQuotaExhausted => (None, Some(45009)),
+            _ => (None, None),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.message(),
+                reason,
+                errcode,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if let ApiError::Unauthorized = self {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError::DependencyUnavailable
+    }
+}

@@ -1,0 +1,146 @@
+//! Rate limits: fixed windows counted per bucket. Only calls that would reach WeChat are counted.
+//!
+//! The [`Limiter`] trait lets several instances share counters (Redis, in the scale-out work); the in-memory
+//! one here serves a single instance.
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Asia/Shanghai is UTC+8 all year: a "day" for per-day limits starts at 16:00 UTC.
+const CHINA_OFFSET_SECS: u64 = 8 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    Second,
+    /// A calendar day in Asia/Shanghai.
+    Day,
+}
+
+impl Window {
+    /// (window number, seconds until it ends)
+    fn locate(self, now: SystemTime) -> (u64, u64) {
+        let t = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        match self {
+            Window::Second => (t.as_secs(), 1),
+            Window::Day => {
+                let local = t.as_secs() + CHINA_OFFSET_SECS;
+                (local / 86_400, 86_400 - local % 86_400)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Denied { retry_after_secs: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rate-limit counters unavailable: {0}")]
+pub struct LimitError(pub String);
+
+#[async_trait]
+pub trait Limiter: Send + Sync + std::fmt::Debug {
+    /// Count one call in `bucket` unless that would pass `limit` in the current window.
+    async fn hit(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window: Window,
+        now: SystemTime,
+    ) -> Result<Decision, LimitError>;
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryLimiter {
+    counts: Mutex<HashMap<(String, Window, u64), u32>>,
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn hit(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window: Window,
+        now: SystemTime,
+    ) -> Result<Decision, LimitError> {
+        let (n, left) = window.locate(now);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() > 100_000 {
+            // Forget finished windows; cheap enough at this size and bounded memory under any load.
+            let (sec, _) = Window::Second.locate(now);
+            let (day, _) = Window::Day.locate(now);
+            counts.retain(|(_, w, k), _| match w {
+                Window::Second => *k >= sec,
+                Window::Day => *k >= day,
+            });
+        }
+        let c = counts.entry((bucket.to_owned(), window, n)).or_insert(0);
+        if *c >= limit {
+            return Ok(Decision::Denied {
+                retry_after_secs: left.max(1),
+            });
+        }
+        *c += 1;
+        Ok(Decision::Allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[tokio::test]
+    async fn counts_to_the_limit_then_denies_until_the_window_ends() {
+        let l = MemoryLimiter::default();
+        for _ in 0..3 {
+            assert_eq!(
+                l.hit("k", 3, Window::Second, at(100)).await.unwrap(),
+                Decision::Allowed
+            );
+        }
+        assert_eq!(
+            l.hit("k", 3, Window::Second, at(100)).await.unwrap(),
+            Decision::Denied {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            l.hit("other", 3, Window::Second, at(100)).await.unwrap(),
+            Decision::Allowed
+        );
+        assert_eq!(
+            l.hit("k", 3, Window::Second, at(101)).await.unwrap(),
+            Decision::Allowed
+        );
+    }
+
+    #[tokio::test]
+    async fn days_turn_at_midnight_in_shanghai() {
+        let l = MemoryLimiter::default();
+        // 2026-01-01 15:59:59 UTC is 23:59:59 in Shanghai.
+        let before = 1_767_283_199;
+        assert_eq!(
+            l.hit("u", 1, Window::Day, at(before)).await.unwrap(),
+            Decision::Allowed
+        );
+        assert_eq!(
+            l.hit("u", 1, Window::Day, at(before)).await.unwrap(),
+            Decision::Denied {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            l.hit("u", 1, Window::Day, at(before + 1)).await.unwrap(),
+            Decision::Allowed
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The identity registry: who has been verified, and does a name + ID match what was verified.
+
+use crate::auth::Caller;
+use crate::body;
+use crate::error::ApiError;
+use crate::state::{AppState, rfc3339};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use identity::{CredId, RealName};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IdentityView {
+    pub verified: bool,
+    pub verified_at: String,
+    pub masked_real_name: String,
+    pub masked_cred_id: String,
+    /// The verification that established it.
+    pub verification_id: String,
+}
+
+/// The latest successful match for a user.
+#[utoipa::path(get, path = "/v1/identities/{appid}/{openid}", tag = "identities",
+    params(("appid" = String, Path), ("openid" = String, Path)),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = IdentityView),
+        (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
+        (status = 404, description = "not_found: no successful match for this user", body = crate::error::ErrorBody),
+    ))]
+pub async fn latest(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((appid, openid)): Path<(String, String)>,
+) -> Result<Json<IdentityView>, ApiError> {
+    if !caller.may_use(&appid) {
+        return Err(ApiError::ForbiddenApp);
+    }
+    let found = st
+        .store
+        .identity(&appid, &openid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(IdentityView {
+        verified: true,
+        verified_at: rfc3339(found.verified_at_ms),
+        masked_real_name: found.masked_name,
+        masked_cred_id: found.masked_cred_id,
+        verification_id: found.verification_id,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    pub appid: Option<String>,
+    pub openid: String,
+    pub real_name: String,
+    pub cred_id: String,
+}
+
+impl Drop for MatchRequest {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.real_name.zeroize();
+        self.cred_id.zeroize();
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MatchView {
+    /// True when the name and ID number are the ones of the user's latest successful match.
+    pub matches: bool,
+    /// When that match was made; null when the user has none.
+    pub verified_at: Option<String>,
+}
+
+/// Compare a name and ID number with the user's verified identity, through the blind index. No WeChat call,
+/// no new consent.
+#[utoipa::path(post, path = "/v1/identities/match", tag = "identities",
+    request_body = MatchRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = MatchView),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_cred_id, invalid_real_name", body = crate::error::ErrorBody),
+    ))]
+pub async fn matches(
+    State(st): State<AppState>,
+    caller: Caller,
+    bytes: Bytes,
+) -> Result<Json<MatchView>, ApiError> {
+    let req: MatchRequest = body::parse(&bytes)?;
+    let appid = caller.resolve_app(req.appid.as_deref())?;
+    let name = RealName::parse(&req.real_name).map_err(|e| ApiError::InvalidRealName {
+        reason: e.code(),
+        message: e.to_string(),
+    })?;
+    let cred = CredId::parse_on(&req.cred_id, st.today()).map_err(|e| ApiError::InvalidCredId {
+        reason: e.code(),
+        message: e.to_string(),
+    })?;
+    let Some(found) = st.store.identity(&appid, &req.openid).await? else {
+        return Ok(Json(MatchView {
+            matches: false,
+            verified_at: None,
+        }));
+    };
+    // A row indexed under another key version cannot be compared with this key; it does not match.
+    let same_key = found.key_version == st.pii.key_version;
+    let pair = st.pii.blind_indexes(&name, &cred).pair;
+    let matches = same_key && bool::from(pair.ct_eq(&found.blind_pair));
+    Ok(Json(MatchView {
+        matches,
+        verified_at: Some(rfc3339(found.verified_at_ms)),
+    }))
+}

@@ -1,0 +1,50 @@
+//! The HTTP surface: [`router`] builds it from an [`AppState`], with no socket (tests use `oneshot` too).
+
+pub(crate) mod health;
+pub(crate) mod identities;
+pub(crate) mod verify;
+
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::telemetry;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+pub use verify::{VerificationView, VerifyRequest};
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.cfg.limits.max_body_bytes;
+    // Long enough for WeChat's timeout plus our own work; a slow client cannot hold a request forever.
+    let request_timeout = Duration::from_millis(state.cfg.upstream_timeout_ms + 5_000);
+    Router::new()
+        .route("/v1/verifications", post(verify::create))
+        .route("/v1/verifications/{id}", get(verify::fetch))
+        .route("/v1/identities/{appid}/{openid}", get(identities::latest))
+        .route("/v1/identities/match", post(identities::matches))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .fallback(|| async { crate::error::ApiError::NotFound })
+        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                // The panic payload is not echoed: it could hold anything.
+                axum::response::IntoResponse::into_response(crate::error::ApiError::Internal)
+            },
+        ))
+        .with_state(state)
+}

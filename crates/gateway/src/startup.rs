@@ -1,0 +1,154 @@
+//! Building and running the gateway: `Application::build(cfg) -> port() -> run_until_stopped()`, exactly as
+//! the binary does it, so tests start the real thing.
+
+use crate::config::Config;
+use crate::limits::{Limiter, MemoryLimiter};
+use crate::pii::Pii;
+use crate::routes::router;
+use crate::state::{AppState, Inner};
+use crate::telemetry;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use wechat::{
+    AppSecret, Client, ClientConfig, Clock, MemoryTokenStore, RealnameApi, SystemClock,
+    TokenManager, TokenStore,
+};
+
+/// What can be swapped: the clock (tests), and the shared state backends (Redis, in the scale-out work).
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub limiter: Arc<dyn Limiter>,
+    pub token_store: Arc<dyn TokenStore>,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self {
+            limiter: Arc::new(MemoryLimiter::default()),
+            token_store: Arc::new(MemoryTokenStore::with_clock(clock.clone())),
+            clock,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(cfg: Config) -> anyhow::Result<Self> {
+        Self::build_with(cfg, Deps::default()).await
+    }
+
+    pub async fn build_with(cfg: Config, deps: Deps) -> anyhow::Result<Self> {
+        let state = build_state(cfg, deps).await?;
+        let listener = TcpListener::bind(&state.cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", state.cfg.listen))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_with_shutdown(shutdown_signal()).await
+    }
+
+    pub async fn run_with_shutdown(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+    }
+}
+
+/// Everything but the socket: store, keys, one WeChat client per app.
+pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    let pii = Pii::load(&cfg.blind_index, &cfg.data_dir)?;
+    let store = store::open(&cfg.database_url())
+        .await
+        .context("cannot open the database")?;
+    let client = Client::new(ClientConfig {
+        base_url: cfg.upstream_base_url.clone(),
+        timeout: Duration::from_millis(cfg.upstream_timeout_ms),
+        connect_timeout: Duration::from_millis(cfg.upstream_connect_timeout_ms),
+        ca_file: cfg.upstream_ca_file.clone(),
+    })
+    .context("cannot build the WeChat client")?;
+    let mut apps = BTreeMap::new();
+    for app in &cfg.apps {
+        let appid = identity::AppId::parse(&app.appid)
+            .map_err(|e| anyhow::anyhow!("apps: {}: {e}", app.appid))?;
+        let secret =
+            AppSecret::new(secrecy::ExposeSecret::expose_secret(&app.secret()?).to_owned());
+        let kind = app.token_kind.unwrap_or(cfg.token_kind);
+        let tokens = TokenManager::new(
+            client.clone(),
+            appid,
+            secret,
+            kind,
+            deps.token_store.clone(),
+            deps.clock.clone(),
+        );
+        apps.insert(
+            app.appid.clone(),
+            RealnameApi::new(client.clone(), Arc::new(tokens)),
+        );
+    }
+    let admin_token = cfg.admin_token()?;
+    Ok(AppState(Arc::new(Inner {
+        store,
+        apps,
+        pii,
+        limiter: deps.limiter,
+        clock: deps.clock,
+        metrics: telemetry::metrics_handle(),
+        admin_token,
+        cfg,
+    })))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,141 @@
+//! `wxrealname keys create|list|revoke`.
+
+use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create an API key bound to one or more apps. The key is printed once and stored only as a hash.
+    Create {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// An appid this key may verify for (repeat for several).
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+        /// Who the key is for, e.g. "outpatient-backend".
+        #[arg(long)]
+        name: String,
+        /// Print {"id", "key"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id: its next request is refused.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        id: String,
+    },
+}
+
+pub async fn open(cfg: &gateway::Config) -> anyhow::Result<Arc<dyn store::Store>> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    store::open(&cfg.database_url())
+        .await
+        .context("cannot open the database")
+}
+
+fn now_ms() -> i64 {
+    gateway::state::to_ms(std::time::SystemTime::now())
+}
+
+/// Create a key and store its hash; returns (id, full key).
+pub async fn create(
+    store: &dyn store::Store,
+    apps: Vec<String>,
+    name: String,
+) -> anyhow::Result<(String, String)> {
+    let key = gateway::keys::mint();
+    store
+        .insert_api_key(&store::ApiKeyRecord {
+            id: key.id.clone(),
+            name,
+            key_hash: key.hash.clone(),
+            apps,
+            created_at_ms: now_ms(),
+            revoked_at_ms: None,
+        })
+        .await?;
+    Ok((key.id, key.full.expose_secret().to_owned()))
+}
+
+pub async fn run(cmd: Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Create {
+            config,
+            apps,
+            name,
+            json,
+        } => {
+            let cfg = config.load()?;
+            for app in &apps {
+                if !cfg.apps.iter().any(|a| &a.appid == app) {
+                    eprintln!("error: app {app} is not in the configuration's [[apps]]");
+                    return Ok(EXIT_USAGE);
+                }
+            }
+            if name.trim().is_empty() {
+                eprintln!("error: --name must not be empty");
+                return Ok(EXIT_USAGE);
+            }
+            let store = open(&cfg).await?;
+            let (id, key) = create(store.as_ref(), apps, name).await?;
+            if json {
+                println!("{}", serde_json::json!({"id": id, "key": key}));
+            } else {
+                println!(
+                    "id:  {id}\nkey: {key}\n\nStore the key now: it is not shown again (only its hash is kept)."
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        Command::List { config, json } => {
+            let store = open(&config.load()?).await?;
+            let keys = store.api_keys().await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else {
+                println!(
+                    "{:<14} {:<8} {:<24} {:<24} apps",
+                    "id", "state", "name", "created"
+                );
+                for k in keys {
+                    let state = if k.revoked_at_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    let created = gateway::state::rfc3339(k.created_at_ms);
+                    println!(
+                        "{:<14} {:<8} {:<24} {:<24} {}",
+                        k.id,
+                        state,
+                        k.name,
+                        created,
+                        k.apps.join(",")
+                    );
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Revoke { config, id } => {
+            let store = open(&config.load()?).await?;
+            if store.revoke_api_key(&id, now_ms()).await? {
+                println!("revoked {id}");
+                Ok(EXIT_OK)
+            } else {
+                eprintln!("error: no active key with id {id}");
+                Ok(EXIT_FAILURE)
+            }
+        }
+    }
+}

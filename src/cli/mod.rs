@@ -1,0 +1,97 @@
+//! The subcommands. Each file is one command; each returns the process exit code.
+//!
+//! Exit codes: 0 success, 1 the command ran and found a failure (an invalid ID number, a broken audit chain,
+//! an error from WeChat), 2 usage or configuration errors (clap uses 2 for bad arguments too).
+
+mod audit;
+mod check;
+mod demo;
+mod idcard;
+mod keys;
+mod sandbox;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wxrealname",
+    version,
+    about = "WeChat City Services real-name check: gateway, sandbox and tools"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `--config`, shared by every command that touches the store.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// TOML configuration file (every key can also come from WXRN_* environment variables).
+    #[arg(long, short = 'c', env = "WXRN_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> anyhow::Result<gateway::Config> {
+        Ok(gateway::Config::load(self.config.as_deref())?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the verification gateway.
+    Serve(ConfigArg),
+    /// Run the WeChat sandbox and the gateway together, with a demo app, users and API key.
+    Demo(demo::Args),
+    /// Run the WeChat sandbox (WeChat's APIs, simulated).
+    Sandbox(sandbox::Args),
+    /// Validate resident ID numbers.
+    Idcard {
+        #[command(subcommand)]
+        command: idcard::Command,
+    },
+    /// One direct real-name check against WeChat (or the sandbox), for operators.
+    Check(check::Args),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::Command,
+    },
+    /// Verify, export and purge the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: audit::Command,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Serve(c) => serve::run(c).await,
+        Command::Demo(a) => demo::run(a).await,
+        Command::Sandbox(a) => sandbox::run(a).await,
+        Command::Idcard { command } => idcard::run(command),
+        Command::Check(a) => check::run(a).await,
+        Command::Keys { command } => keys::run(command).await,
+        Command::Audit { command } => audit::run(command).await,
+    }
+}
+
+/// Logs go to stderr; `json` for machines. `RUST_LOG` overrides the level.
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
