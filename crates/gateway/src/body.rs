@@ -6,6 +6,19 @@
 use crate::error::ApiError;
 use serde::de::DeserializeOwned;
 
+/// Map a failure to read the body (too large, cut off) to the envelope.
+pub fn bytes(
+    read: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, ApiError> {
+    read.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest("the request body could not be read".into())
+        }
+    })
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest(describe(&e)))
 }

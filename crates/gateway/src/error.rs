@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     InvalidRequest(String),
+    PayloadTooLarge,
     InvalidCredId {
         reason: &'static str,
         message: String,
@@ -22,6 +23,8 @@ pub enum ApiError {
         message: String,
     },
     InvalidOpenid,
+    /// WeChat answered 40003: no such user under this app.
+    UpstreamUnknownOpenid,
     UnsupportedCredType,
     GuardianConsentRequired,
     Unauthorized,
@@ -70,9 +73,12 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            InvalidCredId { .. } | InvalidRealName { .. } | InvalidOpenid | UnsupportedCredType => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            InvalidCredId { .. }
+            | InvalidRealName { .. }
+            | InvalidOpenid
+            | UpstreamUnknownOpenid
+            | UnsupportedCredType => StatusCode::UNPROCESSABLE_ENTITY,
             GuardianConsentRequired | InvalidCode | IdempotencyKeyReused | UnknownApp => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -93,9 +99,10 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(_) => "invalid_request",
+            PayloadTooLarge => "payload_too_large",
             InvalidCredId { .. } => "invalid_cred_id",
             InvalidRealName { .. } => "invalid_real_name",
-            InvalidOpenid => "invalid_openid",
+            InvalidOpenid | UpstreamUnknownOpenid => "invalid_openid",
             UnsupportedCredType => "unsupported_cred_type",
             GuardianConsentRequired => "guardian_consent_required",
             Unauthorized => "unauthorized",
@@ -120,8 +127,10 @@ impl ApiError {
         use ApiError::*;
         match self {
             InvalidRequest(m) => m.clone(),
+            PayloadTooLarge => "the request body is larger than this gateway accepts".into(),
             InvalidCredId { message, .. } | InvalidRealName { message, .. } => message.clone(),
             InvalidOpenid => "openid must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'".into(),
+            UpstreamUnknownOpenid => "WeChat does not know this openid under this appid".into(),
             UnsupportedCredType => "only cred_type 1 (mainland resident ID card) is supported".into(),
             GuardianConsentRequired => {
                 "the ID number belongs to a child under 14: send \"guardian_consent\": true once a guardian has agreed"
@@ -152,6 +161,7 @@ impl ApiError {
             }
             ApiError::UpstreamRejected { errcode } => (None, Some(*errcode)),
             ApiError::InvalidCode => (None, Some(80113)),
+            ApiError::UpstreamUnknownOpenid => (None, Some(40003)),
             ApiError::UpstreamPermissionDenied => (None, Some(48001)),
             ApiError::UpstreamQuotaExhausted => (None, Some(45009)),
             _ => (None, None),

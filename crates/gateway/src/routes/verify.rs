@@ -12,6 +12,7 @@ use crate::pii;
 use crate::state::{AppState, rfc3339};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -138,10 +139,10 @@ pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let req: VerifyRequest = match body::parse(&bytes) {
+    let req: VerifyRequest = match body::bytes(bytes).and_then(|b| body::parse(&b)) {
         Ok(r) => r,
         Err(e) => return finish_early(e),
     };
@@ -256,18 +257,15 @@ async fn run(st: &AppState, c: Checked, started: Instant) -> Response {
         }
     }
     let result = pipeline(st, &c, started).await;
-    let (status, body) = match result {
-        Ok(Reached { view, record_error }) => {
-            let status = record_error
-                .as_ref()
-                .map(ApiError::status)
-                .unwrap_or(StatusCode::OK);
-            let body = match &record_error {
-                Some(e) => serde_json::to_string(&e.body()),
-                None => serde_json::to_string(&view),
-            };
-            (status, body.unwrap_or_default())
-        }
+    let mut resp = match result {
+        Ok(Reached {
+            record_error: Some(e),
+            ..
+        }) => e.into_response(),
+        Ok(Reached {
+            view,
+            record_error: None,
+        }) => (StatusCode::OK, Json(view)).into_response(),
         Err(Early(e)) => {
             if let Some(key) = &idem_key
                 && let Err(err) = st.store.idem_abort(&c.caller.key_id, key).await
@@ -277,12 +275,6 @@ async fn run(st: &AppState, c: Checked, started: Instant) -> Response {
             return finish_early(e);
         }
     };
-    let mut resp = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response();
     if let Ok(v) = HeaderValue::from_str(&c.caller.key_id) {
         resp.headers_mut().insert("x-wxrn-key-id", v);
     }
@@ -434,7 +426,7 @@ fn upstream_error(e: &wechat::Error) -> ApiError {
         wechat::Error::WeChat { code, .. } => match code {
             ErrCode::InvalidCode => ApiError::InvalidCode,
             // WeChat does not know this openid under this app: the caller sent the wrong one.
-            ErrCode::InvalidOpenId => ApiError::InvalidOpenid,
+            ErrCode::InvalidOpenId => ApiError::UpstreamUnknownOpenid,
             ErrCode::Unauthorized => ApiError::UpstreamPermissionDenied,
             ErrCode::DailyQuotaReached => ApiError::UpstreamQuotaExhausted,
             ErrCode::SystemBusy | ErrCode::RateLimited => ApiError::UpstreamUnavailable,

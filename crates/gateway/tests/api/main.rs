@@ -1,0 +1,8 @@
+//! The gateway over real HTTP, with the sandbox as WeChat. One binary; see `helpers.rs` for `TestApp`.
+
+mod errors;
+mod helpers;
+mod outcomes;
+mod privacy;
+mod records;
+mod tokens;
