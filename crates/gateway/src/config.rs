@@ -247,3 +247,65 @@ pub(crate) fn read_env(var: &str) -> Result<SecretString, ConfigError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wxrealname.example.toml")
+    }
+
+    #[test]
+    fn the_template_loads_and_documents_every_key() {
+        let cfg = Config::load(Some(&template())).unwrap();
+        assert_eq!(cfg.apps.len(), 1);
+        let text = std::fs::read_to_string(template()).unwrap();
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        for (k, v) in defaults.as_table().unwrap() {
+            keys.push(k.clone());
+            if let Some(t) = v.as_table() {
+                keys.extend(t.keys().cloned());
+            }
+        }
+        keys.extend(
+            [
+                "database_url",
+                "upstream_ca_file",
+                "admin_token_env",
+                "key_env",
+                "key_file",
+                "secret_env",
+                "token_kind",
+            ]
+            .map(String::from),
+        );
+        for k in keys {
+            assert!(
+                text.contains(&format!("{k} =")) || text.contains(&format!("[{k}]")),
+                "the template does not mention `{k}`"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        for (text, needle) in [
+            ("limts = 1\n", "limts"),
+            ("log_format = \"xml\"\n", "log_format"),
+            ("[[apps]]\nappid = \"wx 1\"\nsecret_env = \"X\"\n", "appid"),
+            ("[[apps]]\nappid = \"wx1\"\n", "secret_env"),
+            (
+                "[[apps]]\nappid = \"wx1\"\nsecret_env = \"X\"\n[[apps]]\nappid = \"wx1\"\nsecret_env = \"X\"\n",
+                "twice",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let err = Config::load(Some(&p)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

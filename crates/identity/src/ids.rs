@@ -9,18 +9,39 @@ pub enum IdError {
     OpenId,
 }
 
+impl IdError {
+    /// Stable machine code: `appid` or `openid`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AppId => "appid",
+            Self::OpenId => "openid",
+        }
+    }
+}
+
+/// A plain token: what both WeChat identifiers are made of, and nothing that could smuggle markup or
+/// separators into a URL or a log line.
 fn plain(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A mini program's appid (`wx` followed by 16 hex digits at WeChat; any plain token is accepted).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct AppId(String);
 
 impl AppId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if plain(s, 64) { Ok(Self(s.to_owned())) } else { Err(IdError::AppId) }
+        if plain(s, 64) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::AppId)
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -28,13 +49,19 @@ impl AppId {
 }
 
 /// A user's openid under one mini program. A pseudonymous identifier, not a name: it may be logged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct OpenId(String);
 
 impl OpenId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if plain(s, 128) { Ok(Self(s.to_owned())) } else { Err(IdError::OpenId) }
+        if plain(s, 128) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::OpenId)
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -159,8 +159,11 @@ async fn apply(
     }
 }
 
+/// fingerprint, created_at, status, body
+type IdemRow = (Vec<u8>, i64, Option<i64>, Option<String>);
+
 async fn idem_begin(conn: &mut SqliteConnection, b: &IdemBeginRequest) -> Result<IdemBegin> {
-    let found: Option<(Vec<u8>, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+    let found: Option<IdemRow> = sqlx::query_as(
         "SELECT fingerprint, created_at, status, body FROM idempotency WHERE key_id = ? AND idem_key = ?",
     )
     .bind(&b.key_id)

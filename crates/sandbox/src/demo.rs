@@ -1,0 +1,183 @@
+//! The built-in demo: one app holding the real-name permission with one user per outcome, and one app
+//! without it (48001). Seeded when [`crate::SandboxConfig::seed_demo`] is set, and again on every reset.
+//!
+//! Every name and ID number here is fictional: placeholder names (张三, 李四, ...) and numbers that pass every
+//! check (region 110101, a real date, the ISO 7064 check character) but belong to nobody we know of.
+use crate::{Result, SandboxState};
+use std::fmt;
+use std::fmt::Write as _;
+
+/// The demo app, which holds the real-name permission.
+pub const APPID: &str = "wxd0000000000de301";
+pub const SECRET: &str = "5ad0b0c0de00000000000000000de301";
+/// A second demo app, without the permission: its checks answer 48001.
+pub const NO_PERMISSION_APPID: &str = "wxd0000000000de302";
+pub const NO_PERMISSION_SECRET: &str = "5ad0b0c0de00000000000000000de302";
+/// A verified user of [`NO_PERMISSION_APPID`].
+pub const NO_PERMISSION_OPENID: &str = "oDEMO-no-permission";
+
+/// A demo user of [`APPID`]: what WeChat holds, what to submit, and what the check then answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DemoUser {
+    pub openid: &'static str,
+    /// The name WeChat Pay holds; `None`: real-name verification never completed.
+    pub stored_name: Option<&'static str>,
+    pub stored_cred_id: Option<&'static str>,
+    /// What to send to get [`outcome`](Self::outcome).
+    pub submit_name: &'static str,
+    pub submit_cred_id: &'static str,
+    /// `"match"`, `"id_mismatch"`, `"name_mismatch"` or `"not_verified"`.
+    pub outcome: &'static str,
+    pub note: &'static str,
+}
+
+impl DemoUser {
+    /// `(verify_openid, verify_real_name)` the check answers for the submitted values.
+    pub fn expected(&self) -> (&'static str, &'static str) {
+        match self.outcome {
+            "match" => ("V_OP_NM_MA", "V_NM_ID_MA"),
+            "id_mismatch" => ("V_OP_NM_MA", "V_NM_ID_UM"),
+            "name_mismatch" => ("V_OP_NM_UM", ""),
+            _ => ("V_OP_NA", ""),
+        }
+    }
+}
+
+impl fmt::Debug for DemoUser {
+    // Fictional, but printed only where meant to be (the banner): Debug output ends up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoUser")
+            .field("openid", &self.openid)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const USERS: &[DemoUser] = &[
+    DemoUser {
+        openid: "oDEMO-match-adult",
+        stored_name: Some("张三"),
+        stored_cred_id: Some("110101199003070038"),
+        submit_name: "张三",
+        submit_cred_id: "110101199003070038",
+        outcome: "match",
+        note: "an adult (born 1990-03-07); name and ID number match",
+    },
+    DemoUser {
+        openid: "oDEMO-match-minor",
+        stored_name: Some("欧阳娜娜"),
+        stored_cred_id: Some("110101201605120020"),
+        submit_name: "欧阳娜娜",
+        submit_cred_id: "110101201605120020",
+        outcome: "match",
+        note: "a minor (born 2016-05-12, under 14): a match that needs a guardian's consent",
+    },
+    DemoUser {
+        openid: "oDEMO-match-x",
+        stored_name: Some("孙七"),
+        stored_cred_id: Some("11010119881108007X"),
+        submit_name: "孙七",
+        submit_cred_id: "11010119881108007x",
+        outcome: "match",
+        note: "check character X submitted in lower case: still a match",
+    },
+    DemoUser {
+        openid: "oDEMO-id-mismatch",
+        stored_name: Some("李四"),
+        stored_cred_id: Some("110101198512120051"),
+        submit_name: "李四",
+        submit_cred_id: "110101198512120078",
+        outcome: "id_mismatch",
+        note: "right name, another (valid) ID number",
+    },
+    DemoUser {
+        openid: "oDEMO-name-mismatch",
+        stored_name: Some("王五"),
+        stored_cred_id: Some("110101197806150016"),
+        submit_name: "王小五",
+        submit_cred_id: "110101197806150016",
+        outcome: "name_mismatch",
+        note: "the name differs from the one WeChat Pay holds",
+    },
+    DemoUser {
+        openid: "oDEMO-not-verified",
+        stored_name: None,
+        stored_cred_id: None,
+        submit_name: "赵六",
+        submit_cred_id: "110101200109200043",
+        outcome: "not_verified",
+        note: "never completed WeChat Pay real-name verification",
+    },
+];
+
+/// The demo user with this openid.
+pub fn user(openid: &str) -> Option<&'static DemoUser> {
+    USERS.iter().find(|u| u.openid == openid)
+}
+
+pub(crate) fn seed(state: &SandboxState) -> Result<()> {
+    state.add_app(APPID, SECRET, true)?;
+    for u in USERS {
+        state.add_user(APPID, u.openid, u.stored_name, u.stored_cred_id)?;
+    }
+    state.add_app(NO_PERMISSION_APPID, NO_PERMISSION_SECRET, false)?;
+    let adult = &USERS[0];
+    state.add_user(
+        NO_PERMISSION_APPID,
+        NO_PERMISSION_OPENID,
+        adult.stored_name,
+        adult.stored_cred_id,
+    )
+}
+
+/// What a newcomer needs to start: the demo apps and users, and curl commands for one check.
+pub fn banner(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "WeChat sandbox at {base} (all names and ID numbers below are fictional)\n"
+    );
+    let _ = writeln!(
+        s,
+        "demo app      appid {APPID}  secret {SECRET}  (holds the real-name permission)"
+    );
+    let _ = writeln!(
+        s,
+        "no-permission appid {NO_PERMISSION_APPID}  secret {NO_PERMISSION_SECRET}  (checks answer 48001)\n"
+    );
+    let _ = writeln!(
+        s,
+        "{:<22} {:<10} {:<20} {:<14} note",
+        "openid", "submit", "cred_id", "outcome"
+    );
+    for u in USERS {
+        let _ = writeln!(
+            s,
+            "{:<22} {:<8} {:<20} {:<14} {}",
+            u.openid, u.submit_name, u.submit_cred_id, u.outcome, u.note
+        );
+    }
+    let u = &USERS[0];
+    let _ = write!(
+        s,
+        r#"
+Try one check (needs curl and jq):
+  TOKEN=$(curl -s "{base}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}" | jq -r .access_token)
+  CODE=$(curl -s -X POST {base}/sandbox/consent -d '{{"appid":"{APPID}","openid":"{openid}"}}' | jq -r .code)
+  curl -s -X POST "{base}/intp/realname/checkrealnameinfo?access_token=$TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d '{{"openid":"{openid}","real_name":"{name}","cred_id":"{cred}","cred_type":"1","code":"'$CODE'"}}'
+
+More:
+  curl -s -X POST {base}/sandbox/login -d '{{"appid":"{APPID}","openid":"{openid}"}}'      # a wx.login js_code
+  curl -s -X POST {base}/sandbox/faults -d '{{"endpoint":"checkrealnameinfo","errcode":-1}}'  # next check: system busy
+  curl -s -X POST {base}/sandbox/clock -d '{{"advance_secs":7200}}'                            # expire every token
+  curl -s {base}/sandbox/stats ; curl -s -X POST {base}/sandbox/reset
+"#,
+        openid = u.openid,
+        name = u.submit_name,
+        cred = u.submit_cred_id,
+    );
+    s
+}

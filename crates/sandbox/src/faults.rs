@@ -1,0 +1,182 @@
+//! Injected faults: what the next calls of an endpoint do instead of (or on top of) answering normally.
+//!
+//! Semantics, one queue per endpoint, each fault applied to its next `times` calls:
+//! - `errcode`: answer `{"errcode", "errmsg"}` without processing (no token issued, no code consumed);
+//! - `http_status`: that status with a short HTML body (as WeChat's front proxies send), not processed;
+//! - `malformed`: HTTP 200 with a truncated, non-JSON body, not processed;
+//! - `body`: HTTP 200 with exactly this JSON, not processed (for odd `verify_openid` values and the like);
+//! - `drop`: the call IS processed (a code is consumed, a token issued), then the connection is closed
+//!   without any response, so the client sees a transport error and cannot know the outcome;
+//! - `delay_ms`: wait this long (real time) before answering; alone, the call is processed first, so a
+//!   client that times out has still spent its code. Combines with each of the above.
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The four WeChat endpoints the sandbox serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `GET /cgi-bin/token`
+    Token,
+    /// `POST /cgi-bin/stable_token`
+    StableToken,
+    /// `GET /sns/jscode2session`
+    Jscode2session,
+    /// `POST /intp/realname/checkrealnameinfo`
+    Checkrealnameinfo,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Token,
+        Endpoint::StableToken,
+        Endpoint::Jscode2session,
+        Endpoint::Checkrealnameinfo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::StableToken => "stable_token",
+            Endpoint::Jscode2session => "jscode2session",
+            Endpoint::Checkrealnameinfo => "checkrealnameinfo",
+        }
+    }
+}
+
+/// One fault, as posted to `POST /sandbox/faults`. At most one of `errcode`, `http_status`, `malformed`,
+/// `body` and `drop` may be set; `delay_ms` combines with any of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub endpoint: Endpoint,
+    /// How many of the next calls this applies to (at least 1).
+    #[serde(default = "one")]
+    pub times: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+    /// The `errmsg` sent with `errcode`; WeChat's usual text for that code if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errmsg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub malformed: bool,
+    #[serde(default)]
+    pub drop: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Longest delay accepted: ten minutes is past any sane client timeout.
+const MAX_DELAY_MS: u64 = 600_000;
+
+impl Fault {
+    /// A fault with nothing set yet: answers normally, once.
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            times: 1,
+            errcode: None,
+            errmsg: None,
+            http_status: None,
+            delay_ms: None,
+            malformed: false,
+            drop: false,
+            body: None,
+        }
+    }
+    /// Answer `errcode` without processing.
+    pub fn errcode(endpoint: Endpoint, errcode: i64) -> Self {
+        Self {
+            errcode: Some(errcode),
+            ..Self::new(endpoint)
+        }
+    }
+    /// Answer this HTTP status with an HTML body, without processing.
+    pub fn http_status(endpoint: Endpoint, status: u16) -> Self {
+        Self {
+            http_status: Some(status),
+            ..Self::new(endpoint)
+        }
+    }
+    /// Answer a body that is not JSON, without processing.
+    pub fn malformed(endpoint: Endpoint) -> Self {
+        Self {
+            malformed: true,
+            ..Self::new(endpoint)
+        }
+    }
+    /// Answer exactly this JSON, without processing.
+    pub fn body(endpoint: Endpoint, body: serde_json::Value) -> Self {
+        Self {
+            body: Some(body),
+            ..Self::new(endpoint)
+        }
+    }
+    /// Process, then close the connection without a response.
+    pub fn drop_connection(endpoint: Endpoint) -> Self {
+        Self {
+            drop: true,
+            ..Self::new(endpoint)
+        }
+    }
+    /// Process, then answer after `d`.
+    pub fn delay(endpoint: Endpoint, d: Duration) -> Self {
+        Self::new(endpoint).with_delay(d)
+    }
+    pub fn with_delay(mut self, d: Duration) -> Self {
+        self.delay_ms = Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = n;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.times == 0 {
+            return Err("times must be at least 1".into());
+        }
+        let answers = [
+            self.errcode.is_some(),
+            self.http_status.is_some(),
+            self.malformed,
+            self.body.is_some(),
+            self.drop,
+        ];
+        if answers.iter().filter(|set| **set).count() > 1 {
+            return Err("set at most one of errcode, http_status, malformed, body and drop".into());
+        }
+        if self.errmsg.is_some() && self.errcode.is_none() {
+            return Err("errmsg goes with errcode".into());
+        }
+        if let Some(s) = self.http_status
+            && !(200..=599).contains(&s)
+        {
+            return Err("http_status must be between 200 and 599".into());
+        }
+        if self.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
+            return Err(format!("delay_ms must be at most {MAX_DELAY_MS}"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delay_duration(&self) -> Option<Duration> {
+        self.delay_ms.map(Duration::from_millis)
+    }
+
+    /// Whether the call is answered from the fault alone, without being processed.
+    pub(crate) fn short_circuits(&self) -> bool {
+        self.errcode.is_some()
+            || self.http_status.is_some()
+            || self.malformed
+            || self.body.is_some()
+    }
+}

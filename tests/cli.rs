@@ -1,0 +1,384 @@
+//! The `wxrealname` binary, run as a user would run it.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wxrealname"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const VALID: &str = "11010519491231002X";
+
+#[test]
+fn idcard_check_exit_codes_and_json_lines() {
+    let ok = run(&["idcard", "check", "--json", VALID, "110105194912310021"]);
+    assert_eq!(ok.status.code(), Some(1), "one of them is invalid");
+    let lines: Vec<Value> = stdout(&ok)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["normalized"], VALID);
+    assert_eq!(lines[0]["birth_date"], "1949-12-31");
+    assert_eq!(lines[0]["sex"], "female");
+    assert_eq!(lines[0]["minor"], false);
+    assert!(lines[0]["error"].is_null());
+    assert_eq!(lines[1]["valid"], false);
+    assert_eq!(lines[1]["error"]["code"], "checksum");
+    assert!(lines[1]["normalized"].is_null() && lines[1]["sex"].is_null());
+
+    let all_valid = run(&["idcard", "check", "11010519491231002x"]);
+    assert_eq!(all_valid.status.code(), Some(0));
+    assert!(
+        stdout(&all_valid).contains(VALID),
+        "lowercase x is normalised"
+    );
+
+    assert_eq!(
+        run(&["idcard", "check"]).status.code(),
+        Some(2),
+        "no input is a usage error"
+    );
+    assert_eq!(run(&["idcard", "check", "--bogus"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["idcard", "check", "--file", "/nonexistent/ids.txt"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn idcard_check_reads_a_file_and_hints_the_18_digit_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.txt");
+    std::fs::write(
+        &file,
+        format!("{VALID}\n\n110105491231002\n１１０１０５１９４９１２３１００２Ｘ\n"),
+    )
+    .unwrap();
+    let o = run(&[
+        "idcard",
+        "check",
+        "--json",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "blank lines are skipped");
+    assert_eq!(lines[1]["error"]["code"], "legacy_15");
+    assert_eq!(lines[1]["error"]["hint"].as_str().map(str::len), Some(18));
+    assert_eq!(lines[2]["normalized"], VALID, "full-width input");
+}
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("wxrealname.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen = "127.0.0.1:0"
+data_dir = "{}"
+upstream_base_url = "http://127.0.0.1:9"
+[[apps]]
+appid = "wxd0000000000de301"
+secret_env = "WXRN_SECRET_TEST"
+"#,
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn keys_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let o = run(&[
+        "keys",
+        "create",
+        "--config",
+        cfg,
+        "--app",
+        "wxd0000000000de301",
+        "--name",
+        "outpatient",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let created: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("wxrn_") && key.contains(id));
+
+    let o = run(&["keys", "list", "--config", cfg, "--json"]);
+    let list: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["apps"][0], "wxd0000000000de301");
+    assert!(
+        !stdout(&o).contains(&key[18..]),
+        "list never shows the secret"
+    );
+    let db = std::fs::read(dir.path().join("data/wxrealname.db")).unwrap();
+    assert!(
+        !db.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the key is stored only as a hash"
+    );
+
+    assert_eq!(
+        run(&["keys", "revoke", "--config", cfg, id]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["keys", "revoke", "--config", cfg, id]).status.code(),
+        Some(1),
+        "already revoked"
+    );
+    let o = run(&["keys", "list", "--config", cfg]);
+    assert!(stdout(&o).contains("revoked"));
+    let o = run(&[
+        "keys",
+        "create",
+        "--config",
+        cfg,
+        "--app",
+        "wxnotconfigured",
+        "--name",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn entry(i: i64) -> store::NewAuditEntry {
+    store::NewAuditEntry {
+        id: format!("v{i}"),
+        at_ms: 1_000_000 + i,
+        key_id: "k".into(),
+        appid: "wxd0000000000de301".into(),
+        openid: format!("o{i}"),
+        masked_name: "张*".into(),
+        masked_cred_id: "110***********002X".into(),
+        blind_cred: vec![0; 32],
+        blind_pair: vec![1; 32],
+        key_version: 1,
+        purpose: Some("a, \"quoted\" purpose".into()),
+        outcome: Some("match".into()),
+        error_code: None,
+        errcode: Some(0),
+        verify_openid: vec!["V_OP_NM_MA".into()],
+        verify_real_name: Some("V_NM_ID_MA".into()),
+        minor: false,
+        latency_ms: 3,
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_export_purge_and_tamper_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = write_config(dir.path());
+    let cfg = cfg_path.to_str().unwrap();
+    let db = dir.path().join("data/wxrealname.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let s = store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        for i in 1..=5 {
+            s.append(entry(i), Default::default()).await.unwrap();
+        }
+    }
+    let o = run(&["audit", "verify", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("5 rows"));
+
+    let o = run(&["audit", "export", "--config", cfg, "--format", "jsonl"]);
+    let rows: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["masked_name"], "张*");
+    let o = run(&[
+        "audit",
+        "export",
+        "--config",
+        cfg,
+        "--format",
+        "csv",
+        "--since",
+        "1970-01-01T00:16:40.003Z",
+    ]);
+    let csv = stdout(&o);
+    assert_eq!(csv.lines().count(), 1 + 3, "header plus rows 3..=5: {csv}");
+    assert!(csv.contains("\"a, \"\"quoted\"\" purpose\""));
+    assert_eq!(
+        run(&["audit", "export", "--config", cfg, "--format", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // Edit a row behind the gateway's back: verify names it.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_append_only")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let o = run(&["audit", "verify", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("row 3"), "{}", stdout(&o));
+
+    // Purging the old rows (all of them are from 1970) removes the bad one too, and what stays verifies.
+    let o = run(&["audit", "purge", "--config", cfg, "--older-than", "180d"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("purged 5 audit rows"), "{}", stdout(&o));
+    assert_eq!(
+        run(&["audit", "verify", "--config", cfg]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["audit", "purge", "--config", cfg, "--older-than", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn serve_starts_from_a_config_file_and_answers_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut child = bin()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .env("WXRN_SECRET_TEST", "s3cr3t-value")
+        .env("WXRN_LIMITS__PER_OPENID_PER_DAY", "7")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read stderr on a thread, so a gateway that never says where it listens fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addr = None;
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("addr=").nth(1) {
+            addr = Some(rest.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        panic!("no listening line in: {seen}");
+    };
+    let body = reqwest::blocking_get(&format!("http://{addr}/healthz"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.contains("ok"), "{body}");
+    assert!(!seen.contains("s3cr3t-value"));
+    assert!(
+        dir.path().join("data/master.key").exists(),
+        "a blind-index key was generated"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_exit_1_and_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlimts = 3\n").unwrap();
+    let o = run(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("limts"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&["serve", "--config", "/nonexistent.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn demo_prints_a_key_and_curl_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "demo",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--sandbox-addr",
+        "127.0.0.1:0",
+        "--exit-when-ready",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(out.contains("export KEY=wxrn_"));
+    for outcome in ["match", "id_mismatch", "name_mismatch", "not_verified"] {
+        assert!(out.contains(&format!("expect \"{outcome}\"")), "{outcome}");
+    }
+    assert!(out.matches("/v1/verifications").count() >= 4);
+}
+
+mod reqwest {
+    /// A blocking GET without pulling in reqwest's blocking feature.
+    pub fn blocking_get(url: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+    }
+}
