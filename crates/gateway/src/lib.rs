@@ -6,7 +6,7 @@
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
-//! - [`pii`]: master key, blind indexes, request fingerprints; [`limits`]: rate limiting.
+//! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `store::limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
 //! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.
 
@@ -15,7 +15,6 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod keys;
-pub mod limits;
 pub mod openapi;
 pub mod pii;
 pub mod routes;

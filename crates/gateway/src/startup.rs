@@ -2,7 +2,6 @@
 //! the binary does it, so tests start the real thing.
 
 use crate::config::Config;
-use crate::limits::{Limiter, MemoryLimiter};
 use crate::pii::Pii;
 use crate::routes::router;
 use crate::state::{AppState, Inner};
@@ -13,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use store::limits::{Limiter, MemoryLimiter};
 use tokio::net::TcpListener;
 use wechat::{
     AppSecret, Client, ClientConfig, Clock, MemoryTokenStore, RealnameApi, SystemClock,

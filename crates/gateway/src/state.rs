@@ -1,12 +1,12 @@
 //! What every request handler shares.
 
 use crate::config::Config;
-use crate::limits::Limiter;
 use crate::pii::Pii;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use store::Store;
+use store::limits::Limiter;
 use wechat::{Clock, RealnameApi};
 
 #[derive(Debug, Clone)]

@@ -7,10 +7,12 @@
 //! - [`model`]: the rows, as plain structs.
 //! - [`chain`]: the audit hash chain (canonical bytes, hashing, verification), the same for every backend.
 //! - [`sqlite`]: the embedded default backend, with group commit through one writer task.
+//! - [`limits`]: the rate-limit [`limits::Limiter`] trait and its in-memory implementation.
 //! - [`open`]: picks a backend from a database URL.
 
 pub mod chain;
 mod error;
+pub mod limits;
 pub mod model;
 pub mod sqlite;
 

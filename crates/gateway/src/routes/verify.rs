@@ -7,7 +7,6 @@
 use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
-use crate::limits::{Decision, Window};
 use crate::pii;
 use crate::state::{AppState, rfc3339};
 use axum::Json;
@@ -19,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use identity::{CredId, OpenId, RealName};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use store::limits::{Decision, Window};
 use store::{AppendOptions, AuditRecord, IdemAnswer, IdemBegin, IdemBeginRequest, NewAuditEntry};
 use utoipa::ToSchema;
 use wechat::{CheckOutcome, CheckRequest, ErrCode};

@@ -1,7 +1,7 @@
 //! Rate limits: fixed windows counted per bucket. Only calls that would reach WeChat are counted.
 //!
-//! The [`Limiter`] trait lets several instances share counters (Redis, in the scale-out work); the in-memory
-//! one here serves a single instance.
+//! The [`Limiter`] trait lets several instances share counters (a Redis implementation); the in-memory one
+//! here serves a single instance.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
