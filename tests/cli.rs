@@ -307,6 +307,7 @@ fn serve_starts_from_a_config_file_and_answers_healthz() {
     }
     let Some(addr) = addr else {
         let _ = child.kill();
+        let _ = child.wait();
         panic!("no listening line in: {seen}");
     };
     let body = reqwest::blocking_get(&format!("http://{addr}/healthz"));
@@ -381,4 +382,88 @@ mod reqwest {
             .unwrap();
         rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
     }
+}
+
+/// `wxrealname check` against the sandbox: the SDK end to end, the secret only from the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_runs_one_direct_call_and_reads_the_secret_from_the_environment() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sb = sandbox::Sandbox::spawn(
+        listener,
+        sandbox::SandboxConfig {
+            seed_demo: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let u = &sandbox::demo::USERS[0];
+    let base = sb.base_url();
+    let code = sb.state().consent(sandbox::demo::APPID, u.openid).unwrap();
+    let args = |code: &str| {
+        vec![
+            "check".to_owned(),
+            "--base-url".into(),
+            base.clone(),
+            "--appid".into(),
+            sandbox::demo::APPID.into(),
+            "--openid".into(),
+            u.openid.into(),
+            "--name".into(),
+            u.submit_name.into(),
+            "--cred-id".into(),
+            u.submit_cred_id.into(),
+            "--code".into(),
+            code.into(),
+        ]
+    };
+    let run_check = |args: Vec<String>, secret: Option<&str>| {
+        let mut c = bin();
+        c.args(&args).env_remove("WXRN_APP_SECRET");
+        if let Some(s) = secret {
+            c.env("WXRN_APP_SECRET", s);
+        }
+        c.output().unwrap()
+    };
+    let o = tokio::task::spawn_blocking({
+        let a = args(&code);
+        move || run_check(a, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "no secret: usage error");
+    assert_eq!(sb.stats().calls.checkrealnameinfo, 0);
+
+    let o = tokio::task::spawn_blocking({
+        let a = args(&code);
+        move || run_check(a, Some(sandbox::demo::SECRET))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(out["outcome"], "match");
+    assert!(
+        !stdout(&o).contains(u.submit_cred_id),
+        "only masked values are printed"
+    );
+
+    // The same code again: WeChat answers 80113; exit 1, and the secret appears nowhere.
+    let o = tokio::task::spawn_blocking({
+        let a = args(&code);
+        move || run_check(a, Some(sandbox::demo::SECRET))
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(out["error"]["errcode"], 80113);
+    let all = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(!all.contains(sandbox::demo::SECRET));
+    assert_eq!(sb.stats().calls.checkrealnameinfo, 2);
 }

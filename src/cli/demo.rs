@@ -1,5 +1,6 @@
-//! `wxrealname demo`: the WeChat sandbox and the gateway in one process, with the demo app, its users and a
-//! fresh API key, and curl commands for every outcome.
+//! `wxrealname demo`: the WeChat sandbox, the gateway and a demo web app (the business's mini program in a
+//! browser, see `demo_web`) in one process, with the demo app, its users and a fresh API key, and curl commands
+//! for every outcome.
 
 use super::EXIT_OK;
 use gateway::{Application, Config};
@@ -18,6 +19,10 @@ pub struct Args {
     /// The sandbox's address.
     #[arg(long, default_value = "127.0.0.1:9100")]
     sandbox_addr: String,
+    /// The demo web app's address (the mini program in a browser) [default: 127.0.0.1:8081, or a free port if
+    /// that one is taken].
+    #[arg(long)]
+    web_addr: Option<String>,
     /// Print the banner and exit once both servers answer (for scripts and tests).
     #[arg(long, hide = true)]
     exit_when_ready: bool,
@@ -46,7 +51,7 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
         listen: a.listen.clone(),
         data_dir: a.data_dir.clone(),
         upstream_base_url: sandbox_url.clone(),
-        admin_token: Some(admin_token.into()),
+        admin_token: Some(admin_token.clone().into()),
         apps: vec![gateway::config::App {
             appid: sandbox::demo::APPID.into(),
             secret: Some(sandbox::demo::SECRET.to_owned().into()),
@@ -69,21 +74,75 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
     )
     .await?;
 
-    println!("{}", banner(&gateway_url, &sandbox_url, &key, &a.data_dir));
+    let web = super::demo_web::DemoWeb::spawn(
+        bind_web(a.web_addr.as_deref()).await?,
+        super::demo_web::Settings {
+            gateway_url: gateway_url.clone(),
+            sandbox_url: sandbox_url.clone(),
+            api_key: key.clone().into(),
+            appid: sandbox::demo::APPID.into(),
+        },
+    )
+    .await?;
+
+    println!(
+        "{}",
+        banner(
+            web.url(),
+            &gateway_url,
+            &sandbox_url,
+            &key,
+            &admin_token,
+            &a.data_dir
+        )
+    );
     if a.exit_when_ready {
         return Ok(EXIT_OK);
     }
     app.run_until_stopped().await?;
+    web.shutdown().await;
     sb.shutdown().await;
     Ok(EXIT_OK)
 }
 
-fn banner(gateway: &str, sandbox: &str, key: &str, data_dir: &std::path::Path) -> String {
+const DEFAULT_WEB_ADDR: &str = "127.0.0.1:8081";
+
+/// The web app's listener: the address asked for, or the default one, or (when the default is taken, as in a
+/// second demo on one machine) any free port: the banner says which.
+async fn bind_web(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context;
+    match addr {
+        Some(addr) => tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}")),
+        None => match tokio::net::TcpListener::bind(DEFAULT_WEB_ADDR).await {
+            Ok(l) => Ok(l),
+            Err(_) => Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+        },
+    }
+}
+
+fn banner(
+    web: &str,
+    gateway: &str,
+    sandbox: &str,
+    key: &str,
+    admin_token: &str,
+    data_dir: &std::path::Path,
+) -> String {
     let appid = sandbox::demo::APPID;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "wxrealname demo: all names and ID numbers are fictional\n"
+    );
+    let _ = writeln!(
+        s,
+        "  demo app  {web}   (open it in a browser: the mini program, the consent page, the outcome)"
+    );
+    let _ = writeln!(
+        s,
+        "  admin     {gateway}/admin   (admin token {admin_token})"
     );
     let _ = writeln!(
         s,
@@ -130,6 +189,6 @@ fn banner(gateway: &str, sandbox: &str, key: &str, data_dir: &std::path::Path) -
         s,
         "# metrics: curl -s {gateway}/metrics    OpenAPI: curl -s {gateway}/openapi.json"
     );
-    let _ = writeln!(s, "\nCtrl-C stops both.");
+    let _ = writeln!(s, "\nCtrl-C stops all three.");
     s
 }

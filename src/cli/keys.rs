@@ -39,7 +39,7 @@ pub enum Command {
 pub async fn open(cfg: &gateway::Config) -> anyhow::Result<Arc<dyn store::Store>> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-    store::open(&cfg.database_url())
+    store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))
         .await
         .context("cannot open the database")
 }

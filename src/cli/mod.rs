@@ -6,6 +6,7 @@
 mod audit;
 mod check;
 mod demo;
+mod demo_web;
 mod idcard;
 mod keys;
 mod sandbox;

@@ -17,6 +17,9 @@ const ENV_KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "redis_url",
+    "redis_prefix",
+    "token_refresh_ahead_secs",
     "upstream_base_url",
     "upstream_timeout_ms",
     "upstream_connect_timeout_ms",
@@ -38,8 +41,16 @@ pub struct Config {
     pub listen: String,
     /// Where the SQLite database and generated keys live.
     pub data_dir: PathBuf,
-    /// `sqlite://PATH`; defaults to `sqlite://{data_dir}/wxrealname.db`.
-    pub database_url: Option<String>,
+    /// `sqlite://PATH` (default `sqlite://{data_dir}/wxrealname.db`) or `postgres://...` for several instances.
+    /// May hold a password: never logged.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    /// `redis://` or `rediss://`: share access tokens and rate-limit counters between instances. May hold a
+    /// password: never logged.
+    #[serde(skip_serializing)]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
     /// WeChat's API host, or the sandbox's.
     pub upstream_base_url: String,
     pub upstream_timeout_ms: u64,
@@ -48,6 +59,9 @@ pub struct Config {
     pub upstream_ca_file: Option<PathBuf>,
     /// `stable` (shared-safe `cgi-bin/stable_token`, the default) or `classic` (`cgi-bin/token`).
     pub token_kind: TokenKind,
+    /// Fetch a new access token this long before the cached one expires (at most half its lifetime). Keep it
+    /// below WeChat's 5-minute stable-token window, so the refresh gets a new token, not the old one again.
+    pub token_refresh_ahead_secs: u64,
     /// Bearer token for admin endpoints. Prefer `admin_token_env`.
     #[serde(skip_serializing)]
     pub admin_token: Option<SecretString>,
@@ -90,6 +104,18 @@ pub struct BlindIndex {
     pub key_file: Option<PathBuf>,
     /// Recorded on every row, so the key can be rotated.
     pub key_version: i32,
+    /// Keys of earlier versions, kept so rows indexed under them can still be matched (see SECURITY.md).
+    pub previous: Vec<PreviousKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKey {
+    pub version: i32,
+    #[serde(skip_serializing)]
+    pub key: Option<SecretString>,
+    pub key_env: Option<String>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,11 +146,14 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            redis_url: None,
+            redis_prefix: "wxrn:".into(),
             upstream_base_url: wechat::WECHAT_API.into(),
             upstream_timeout_ms: 10_000,
             upstream_connect_timeout_ms: 3_000,
             upstream_ca_file: None,
             token_kind: TokenKind::Stable,
+            token_refresh_ahead_secs: 240,
             admin_token: None,
             admin_token_env: None,
             log_format: "text".into(),
@@ -141,6 +170,7 @@ impl Default for Config {
                 key_env: None,
                 key_file: None,
                 key_version: 1,
+                previous: Vec::new(),
             },
             retention: Retention {
                 used_codes_days: 30,
@@ -205,16 +235,31 @@ impl Config {
                 ));
             }
         }
+        let versions: std::collections::HashSet<i32> = self
+            .blind_index
+            .previous
+            .iter()
+            .map(|p| p.version)
+            .collect();
+        if versions.len() != self.blind_index.previous.len()
+            || versions.contains(&self.blind_index.key_version)
+        {
+            return bad(
+                "blind_index.previous: each version once, and not the current key_version".into(),
+            );
+        }
         if self.limits.max_body_bytes < 256 {
             return bad("limits.max_body_bytes must be at least 256".into());
         }
         Ok(())
     }
 
-    pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("wxrealname.db").display())
-        })
+    pub fn database_url(&self) -> SecretString {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(url) if !url.expose_secret().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("wxrealname.db").display()).into(),
+        }
     }
 
     pub fn admin_token(&self) -> Result<Option<SecretString>, ConfigError> {
@@ -283,7 +328,9 @@ mod tests {
         );
         for k in keys {
             assert!(
-                text.contains(&format!("{k} =")) || text.contains(&format!("[{k}]")),
+                text.contains(&format!("{k} ="))
+                    || text.contains(&format!(".{k}]]"))
+                    || text.contains(&format!("[{k}]")),
                 "the template does not mention `{k}`"
             );
         }

@@ -4,6 +4,9 @@
 //! 0600 on first start). Purpose keys are derived with HKDF-SHA256 so one leaked purpose key reveals nothing
 //! about another. A blind index is an HMAC: equality lookups without storing the value. A plain hash would not
 //! do: there are only about 2^37 valid ID numbers, so an unkeyed hash is reversed by enumeration.
+//!
+//! Rotation: rows record the key version they were indexed under; earlier versions' keys can be kept
+//! (`[[blind_index.previous]]`) so those rows can still be matched until they age out (SECURITY.md).
 
 use crate::config::{BlindIndex, ConfigError};
 use hkdf::Hkdf;
@@ -11,26 +14,34 @@ use hmac::{Hmac, Mac};
 use identity::{CredId, RealName};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
 type HmacSha256 = Hmac<Sha256>;
+type Key = Zeroizing<[u8; 32]>;
 
 const INFO_INDEX: &[u8] = b"wxrealname/blind-index/v1";
 const INFO_FINGERPRINT: &[u8] = b"wxrealname/request-fingerprint/v1";
 
-/// The derived keys. `Debug` shows nothing.
+/// The derived keys. `Debug` shows the versions only.
 pub struct Pii {
-    index: Zeroizing<[u8; 32]>,
-    fingerprint: Zeroizing<[u8; 32]>,
+    index: Key,
+    fingerprint: Key,
     pub key_version: i32,
+    /// Index keys of earlier versions, for matching rows written before a rotation.
+    previous: BTreeMap<i32, Key>,
 }
 
 impl fmt::Debug for Pii {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pii")
             .field("key_version", &self.key_version)
+            .field(
+                "previous_versions",
+                &self.previous.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -44,45 +55,44 @@ pub struct BlindIndexes {
 
 impl Pii {
     pub fn from_master(master: &[u8; 32], key_version: i32) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"wxrealname"), master);
-        let mut index = Zeroizing::new([0u8; 32]);
-        let mut fingerprint = Zeroizing::new([0u8; 32]);
-        hk.expand(INFO_INDEX, index.as_mut())
-            .expect("32 bytes is a valid HKDF length");
-        hk.expand(INFO_FINGERPRINT, fingerprint.as_mut())
-            .expect("32 bytes is a valid HKDF length");
         Self {
-            index,
-            fingerprint,
+            index: derive(master, INFO_INDEX),
+            fingerprint: derive(master, INFO_FINGERPRINT),
             key_version,
+            previous: BTreeMap::new(),
         }
     }
 
-    /// Load the master key as configured, creating `{data_dir}/master.key` if nothing is configured.
-    pub fn load(cfg: &BlindIndex, data_dir: &Path) -> Result<Self, ConfigError> {
-        let hex_key: SecretString = if let Some(k) = &cfg.key {
-            k.clone()
-        } else if let Some(var) = &cfg.key_env {
-            crate::config::read_env(var)?
-        } else {
-            let path = cfg
-                .key_file
-                .clone()
-                .unwrap_or_else(|| data_dir.join("master.key"));
-            if cfg.key_file.is_none() && !path.exists() {
-                write_new_key(&path)?;
-                tracing::warn!(path = %path.display(), "generated a new blind-index master key; back it up");
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::Invalid(format!("blind-index key file {}: {e}", path.display()))
-            })?;
-            SecretString::from(text.trim().to_owned())
-        };
-        let master = parse_key(hex_key.expose_secret())?;
-        Ok(Self::from_master(&master, cfg.key_version))
+    /// Keep an earlier version's master key, for matching old rows.
+    pub fn with_previous(mut self, version: i32, master: &[u8; 32]) -> Self {
+        self.previous.insert(version, derive(master, INFO_INDEX));
+        self
     }
 
-    fn mac(&self, key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
+    /// Load the master key as configured (creating `{data_dir}/master.key` if nothing is configured) and the
+    /// earlier versions' keys.
+    pub fn load(cfg: &BlindIndex, data_dir: &Path) -> Result<Self, ConfigError> {
+        let default_path = data_dir.join("master.key");
+        let master = read_key(
+            cfg.key.as_ref(),
+            cfg.key_env.as_deref(),
+            cfg.key_file.as_deref(),
+            Some(&default_path),
+        )?;
+        let mut pii = Self::from_master(&master, cfg.key_version);
+        for p in &cfg.previous {
+            let key = read_key(
+                p.key.as_ref(),
+                p.key_env.as_deref(),
+                p.key_file.as_deref(),
+                None,
+            )?;
+            pii = pii.with_previous(p.version, &key);
+        }
+        Ok(pii)
+    }
+
+    fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
         for p in parts {
             mac.update(p);
@@ -90,30 +100,93 @@ impl Pii {
         mac.finalize().into_bytes().to_vec()
     }
 
+    fn pair(key: &[u8; 32], name: &RealName, cred: &CredId) -> Vec<u8> {
+        Self::mac(
+            key,
+            &[
+                b"pair:v1:",
+                name.expose().as_bytes(),
+                &[0],
+                cred.expose().as_bytes(),
+            ],
+        )
+    }
+
     pub fn blind_indexes(&self, name: &RealName, cred: &CredId) -> BlindIndexes {
-        let c = cred.expose().as_bytes();
         BlindIndexes {
-            cred: self.mac(&self.index, &[b"cred:v1:", c]),
-            pair: self.mac(
-                &self.index,
-                &[b"pair:v1:", name.expose().as_bytes(), &[0], c],
-            ),
+            cred: Self::mac(&self.index, &[b"cred:v1:", cred.expose().as_bytes()]),
+            pair: Self::pair(&self.index, name, cred),
         }
     }
 
-    /// A keyed fingerprint of a request, to tell an Idempotency-Key replay from a different request.
+    /// The pair index under the key of `version` (the current one or a kept earlier one); None if that key is gone.
+    pub fn pair_index_for(&self, version: i32, name: &RealName, cred: &CredId) -> Option<Vec<u8>> {
+        let key = if version == self.key_version {
+            &self.index
+        } else {
+            self.previous.get(&version)?
+        };
+        Some(Self::pair(key, name, cred))
+    }
+
+    /// A keyed fingerprint of a request, to tell an Idempotency-Key replay from a different request. Each part is
+    /// length-prefixed, so moving bytes between parts changes the fingerprint.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut framed: Vec<&[u8]> = Vec::with_capacity(parts.len() * 2);
         let lens: Vec<[u8; 8]> = parts
             .iter()
             .map(|p| (p.len() as u64).to_be_bytes())
             .collect();
+        let mut framed: Vec<&[u8]> = Vec::with_capacity(parts.len() * 2);
         for (p, l) in parts.iter().zip(&lens) {
             framed.push(l);
             framed.push(p);
         }
-        self.mac(&self.fingerprint, &framed)
+        Self::mac(&self.fingerprint, &framed)
     }
+}
+
+fn derive(master: &[u8; 32], info: &[u8]) -> Key {
+    let hk = Hkdf::<Sha256>::new(Some(b"wxrealname"), master);
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand(info, out.as_mut())
+        .expect("32 bytes is a valid HKDF length");
+    out
+}
+
+/// A 32-byte key, hex, from (in order) the config value, an environment variable, a file, or the default file
+/// (created when missing).
+fn read_key(
+    inline: Option<&SecretString>,
+    env: Option<&str>,
+    file: Option<&Path>,
+    default_file: Option<&Path>,
+) -> Result<[u8; 32], ConfigError> {
+    let text: SecretString = if let Some(k) = inline {
+        k.clone()
+    } else if let Some(var) = env {
+        crate::config::read_env(var)?
+    } else {
+        let path = match (file, default_file) {
+            (Some(f), _) => f,
+            (None, Some(d)) => {
+                if !d.exists() {
+                    write_new_key(d)?;
+                    tracing::warn!(path = %d.display(), "generated a new blind-index master key; back it up");
+                }
+                d
+            }
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "each [[blind_index.previous]] needs key_env, key_file or key".into(),
+                ));
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Invalid(format!("blind-index key file {}: {e}", path.display()))
+        })?;
+        SecretString::from(text.trim().to_owned())
+    };
+    parse_key(text.expose_secret())
 }
 
 /// The replay guard's key for a code: not secret after use, but hashed so the table holds nothing replayable.
@@ -160,4 +233,54 @@ pub fn write_new_key(path: &Path) -> Result<(), ConfigError> {
     f.write_all(text.as_bytes())
         .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (RealName, CredId) {
+        (
+            RealName::parse("张三").unwrap(),
+            CredId::parse("11010519491231002X").unwrap(),
+        )
+    }
+
+    #[test]
+    fn indexes_are_keyed_and_versioned() {
+        let (n, c) = sample();
+        let a = Pii::from_master(&[1; 32], 1);
+        let b = Pii::from_master(&[2; 32], 2).with_previous(1, &[1; 32]);
+        assert_ne!(
+            a.blind_indexes(&n, &c).pair,
+            b.blind_indexes(&n, &c).pair,
+            "another key, another index"
+        );
+        assert_ne!(
+            a.blind_indexes(&n, &c).cred,
+            a.blind_indexes(&n, &c).pair,
+            "purposes are separated"
+        );
+        assert_eq!(
+            b.pair_index_for(1, &n, &c),
+            Some(a.blind_indexes(&n, &c).pair),
+            "old rows stay matchable"
+        );
+        assert_eq!(
+            b.pair_index_for(2, &n, &c),
+            Some(b.blind_indexes(&n, &c).pair)
+        );
+        assert_eq!(b.pair_index_for(3, &n, &c), None);
+        assert_eq!(
+            format!("{b:?}"),
+            "Pii { key_version: 2, previous_versions: [1], .. }"
+        );
+    }
+
+    #[test]
+    fn fingerprints_frame_their_parts() {
+        let p = Pii::from_master(&[1; 32], 1);
+        assert_ne!(p.fingerprint(&[b"ab", b"c"]), p.fingerprint(&[b"a", b"bc"]));
+        assert_eq!(p.fingerprint(&[b"ab", b"c"]), p.fingerprint(&[b"ab", b"c"]));
+    }
 }

@@ -19,12 +19,40 @@ use wechat::{
     TokenManager, TokenStore,
 };
 
-/// What can be swapped: the clock (tests), and the shared state backends (Redis, in the scale-out work).
+/// What can be swapped: the clock (tests), and the state shared between instances (in memory for one
+/// instance, Redis for several).
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub limiter: Arc<dyn Limiter>,
     pub token_store: Arc<dyn TokenStore>,
+    /// Set when the shared state lives in Redis: `/readyz` pings it.
+    pub redis: Option<redis_state::RedisState>,
+}
+
+impl Deps {
+    /// In memory, or in Redis when `redis_url` is set. Redis is connected lazily: the gateway starts while Redis
+    /// is down, answers 503 `dependency_unavailable` until it is back, and resumes by itself.
+    pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
+        let Some(url) = &cfg.redis_url else {
+            return Ok(Self::default());
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let options = redis_state::RedisOptions {
+            prefix: cfg.redis_prefix.clone(),
+            clock: clock.clone(),
+            ..Default::default()
+        };
+        let redis =
+            redis_state::RedisState::lazy(secrecy::ExposeSecret::expose_secret(url), options)
+                .context("redis_url")?;
+        Ok(Self {
+            clock,
+            limiter: redis.limiter.clone(),
+            token_store: redis.tokens.clone(),
+            redis: Some(redis),
+        })
+    }
 }
 
 impl Default for Deps {
@@ -34,6 +62,7 @@ impl Default for Deps {
             limiter: Arc::new(MemoryLimiter::default()),
             token_store: Arc::new(MemoryTokenStore::with_clock(clock.clone())),
             clock,
+            redis: None,
         }
     }
 }
@@ -46,7 +75,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(cfg: Config) -> anyhow::Result<Self> {
-        Self::build_with(cfg, Deps::default()).await
+        let deps = Deps::from_config(&cfg)?;
+        Self::build_with(cfg, deps).await
     }
 
     pub async fn build_with(cfg: Config, deps: Deps) -> anyhow::Result<Self> {
@@ -91,7 +121,7 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     let pii = Pii::load(&cfg.blind_index, &cfg.data_dir)?;
-    let store = store::open(&cfg.database_url())
+    let store = store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))
         .await
         .context("cannot open the database")?;
     let client = Client::new(ClientConfig {
@@ -115,7 +145,8 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
             kind,
             deps.token_store.clone(),
             deps.clock.clone(),
-        );
+        )
+        .with_refresh_ahead(Duration::from_secs(cfg.token_refresh_ahead_secs));
         apps.insert(
             app.appid.clone(),
             RealnameApi::new(client.clone(), Arc::new(tokens)),
@@ -128,6 +159,7 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
         pii,
         limiter: deps.limiter,
         clock: deps.clock,
+        redis: deps.redis,
         metrics: telemetry::metrics_handle(),
         admin_token,
         cfg,

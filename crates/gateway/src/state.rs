@@ -23,6 +23,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub metrics: PrometheusHandle,
     pub admin_token: Option<secrecy::SecretString>,
+    /// The shared state's Redis, when configured (for readiness).
+    pub redis: Option<redis_state::RedisState>,
 }
 
 impl std::ops::Deref for AppState {

@@ -22,6 +22,7 @@
 //! - `state`: [`SandboxState`], the admin actions in process; `data`: what its one mutex guards.
 //! - `wx/`: the WeChat endpoints (`token`, `login`, `realname`) and the errcode table.
 //! - [`admin`]: the `/sandbox/...` HTTP API and its error envelope.
+//! - `consent`: WeChat's consent page for browsers (`/consent`): agree, decline, cancel.
 //! - [`faults`]: [`Fault`] and [`Endpoint`], what an injected fault does.
 //! - `server`: [`Sandbox::spawn`] and [`SandboxHandle`]; why the accept loop is hand-written.
 //! - [`demo`]: the built-in demo apps and users, and the newcomer's banner.
@@ -30,6 +31,7 @@
 pub mod admin;
 mod clock;
 pub mod config;
+mod consent;
 mod data;
 pub mod demo;
 pub mod error;
@@ -67,6 +69,7 @@ pub fn router(state: SandboxState) -> Router {
     Router::new()
         .merge(wx::routes())
         .merge(admin::routes())
+        .merge(consent::routes())
         .fallback(admin::not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(trace)

@@ -151,25 +151,35 @@ pub struct VerifyReport {
     pub from_checkpoint: bool,
 }
 
-/// Walk every stored row from the genesis or the purge checkpoint. `Ok(Err(_))` names the first bad row.
+/// Walk every stored row from the genesis or the purge checkpoint up to the head as it was when the walk
+/// started. `Ok(Err(_))` names the first bad row.
+///
+/// Rows appended during the walk (other requests, other gateway processes) are left for the next one: checking
+/// them against the older head would report the chain as truncated.
 pub async fn verify_store(
     store: &dyn crate::Store,
 ) -> crate::Result<Result<VerifyReport, ChainError>> {
     const PAGE: i64 = 2000;
     let state = store.chain_state().await?;
+    let end = state.head.as_ref().map(|h| h.seq);
     let mut v = Verifier::new(state.checkpoint.as_ref());
     let mut after = state.checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
     let mut first_seq = None;
     loop {
         let page = store.audit_page(after, None, PAGE).await?;
+        let mut past_end = false;
         for r in &page {
+            if end.is_some_and(|end| r.seq > end) {
+                past_end = true;
+                break;
+            }
             first_seq.get_or_insert(r.seq);
             if let Err(e) = v.push(r) {
                 return Ok(Err(e));
             }
         }
         match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = last.seq,
+            Some(last) if !past_end && page.len() as i64 == PAGE => after = last.seq,
             _ => break,
         }
     }

@@ -10,6 +10,9 @@ pub enum Error {
     Config(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
+    /// The database could not be reached, or a commit's outcome is unknown because the connection broke.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("the store's writer has stopped")]
     WriterGone,
     #[error("I/O error: {0}")]

@@ -25,6 +25,17 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
             "unavailable".to_owned()
         }
     };
+    let redis = match &st.redis {
+        None => "not configured".to_owned(),
+        Some(r) => match r.ping().await {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => {
+                ok = false;
+                tracing::warn!(error = %e, "readyz: redis");
+                "unavailable".to_owned()
+            }
+        },
+    };
     let mut tokens = serde_json::Map::new();
     for (appid, api) in &st.apps {
         let state = match api.tokens().token().await {
@@ -44,7 +55,7 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     (
         status,
         Json(
-            json!({"status": if ok {"ok"} else {"unavailable"}, "database": database, "tokens": tokens}),
+            json!({"status": if ok {"ok"} else {"unavailable"}, "database": database, "redis": redis, "tokens": tokens}),
         ),
     )
 }

@@ -110,10 +110,11 @@ pub async fn matches(
             verified_at: None,
         }));
     };
-    // A row indexed under another key version cannot be compared with this key; it does not match.
-    let same_key = found.key_version == st.pii.key_version;
-    let pair = st.pii.blind_indexes(&name, &cred).pair;
-    let matches = same_key && bool::from(pair.ct_eq(&found.blind_pair));
+    // A row indexed under a key version whose key is no longer configured cannot be compared: no match.
+    let matches = st
+        .pii
+        .pair_index_for(found.key_version, &name, &cred)
+        .is_some_and(|pair| bool::from(pair.ct_eq(&found.blind_pair)));
     Ok(Json(MatchView {
         matches,
         verified_at: Some(rfc3339(found.verified_at_ms)),

@@ -1,5 +1,6 @@
 //! The HTTP surface: [`router`] builds it from an [`AppState`], with no socket (tests use `oneshot` too).
 
+pub(crate) mod admin;
 pub(crate) mod health;
 pub(crate) mod identities;
 pub(crate) mod verify;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
+        .merge(admin::routes())
         .fallback(|| async { crate::error::ApiError::NotFound })
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(body_limit))

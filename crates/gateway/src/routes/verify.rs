@@ -333,6 +333,13 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
         entry.error_code = Some(err.code().to_owned());
         return record(st, c, entry, Err(err), started).await;
     }
+    // Make sure a token can be had before the code is spent: if WeChat's token endpoint or the shared token store
+    // is down, the caller gets a 503 and the user's code stays good for a retry.
+    let api = &st.apps[&c.appid];
+    if let Err(e) = api.tokens().token().await {
+        tracing::warn!(appid = %c.appid, kind = e.kind(), errcode = ?e.errcode(), "no access token");
+        return Err(Early(upstream_error(&e)));
+    }
     match st
         .store
         .reserve_code(&code_hash, &c.appid, entry.at_ms)
@@ -347,7 +354,6 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
     }
 
     // The one WeChat call (plus at most one resend after a token error, inside RealnameApi).
-    let api = &st.apps[&c.appid];
     let call = Instant::now();
     let result = api
         .check(&CheckRequest {
@@ -437,6 +443,8 @@ fn upstream_error(e: &wechat::Error) -> ApiError {
                 errcode: other.code(),
             },
         },
+        // The shared token store (Redis) failed: not WeChat's fault.
+        wechat::Error::Store(_) => ApiError::DependencyUnavailable,
         _ => ApiError::UpstreamUnavailable,
     }
 }

@@ -330,3 +330,25 @@ async fn unknown_routes_are_404_in_the_envelope() {
     let (s, body) = app.get("/v2/nothing").await;
     assert_eq!((s, error_code(&body)), (404, "not_found"));
 }
+
+#[tokio::test]
+async fn no_token_means_503_before_the_code_is_spent() {
+    let app = TestApp::spawn().await;
+    app.fault(Fault::errcode(Endpoint::StableToken, -1).times(3));
+    let b = app.body_for(0);
+    let body = expect(&app, &b, 503, "upstream_unavailable", 0).await;
+    assert!(body["error"]["message"].is_string());
+    assert_eq!(
+        app.state.store.audit_page(0, None, 10).await.unwrap().len(),
+        0,
+        "nothing was recorded"
+    );
+    // Once WeChat's token endpoint answers again, the same code still works.
+    app.sandbox.state().clear_faults();
+    let (s, body, _) = app.verify(&b).await;
+    assert_eq!(
+        (s, body["outcome"].as_str()),
+        (200, Some("match")),
+        "{body}"
+    );
+}

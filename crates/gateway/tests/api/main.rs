@@ -1,5 +1,6 @@
 //! The gateway over real HTTP, with the sandbox as WeChat. One binary; see `helpers.rs` for `TestApp`.
 
+mod admin;
 mod errors;
 mod helpers;
 mod outcomes;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod consent_page;
 mod demo;
 mod faults;
 mod login;

@@ -6,11 +6,12 @@
 //! under load one fsync serves many verifications, and no acknowledged write is lost. `synchronous = FULL`
 //! makes each commit durable against power loss, not just a process crash.
 
-mod rows;
 mod writer;
 
 use crate::model::*;
-use crate::{Error, Result, Store};
+use crate::rows;
+use crate::writes::{self, Write};
+use crate::{Result, Store};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -19,7 +20,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use writer::Write;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -67,12 +67,7 @@ impl SqliteStore {
     }
 
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(make(tx))
-            .await
-            .map_err(|_| Error::WriterGone)?;
-        rx.await.map_err(|_| Error::WriterGone)?
+        writes::send(&self.writer, make).await
     }
 }
 

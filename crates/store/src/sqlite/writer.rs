@@ -6,68 +6,10 @@
 
 use crate::chain;
 use crate::model::*;
+use crate::writes::{Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use sqlx::{SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
-
-const MAX_BATCH: usize = 512;
-
-pub(super) enum Write {
-    ReserveCode {
-        code_hash: Vec<u8>,
-        appid: String,
-        at_ms: i64,
-        reply: oneshot::Sender<Result<bool>>,
-    },
-    IdemBegin {
-        begin: IdemBeginRequest,
-        reply: oneshot::Sender<Result<IdemBegin>>,
-    },
-    IdemAbort {
-        key_id: String,
-        idem_key: String,
-        reply: oneshot::Sender<Result<()>>,
-    },
-    Append {
-        entry: Box<NewAuditEntry>,
-        opts: AppendOptions,
-        reply: oneshot::Sender<Result<AuditRecord>>,
-    },
-}
-
-/// What a write produced, held until the commit succeeds.
-enum Done {
-    Bool(bool),
-    Idem(IdemBegin),
-    Unit,
-    Record(Box<AuditRecord>),
-}
-
-impl Write {
-    fn answer(self, result: Result<Done>) {
-        // A caller that gave up has dropped its receiver; nothing to do then.
-        match self {
-            Write::ReserveCode { reply, .. } => {
-                let _ = reply.send(result.map(|d| matches!(d, Done::Bool(true))));
-            }
-            Write::IdemBegin { reply, .. } => {
-                let _ = reply.send(result.and_then(|d| match d {
-                    Done::Idem(b) => Ok(b),
-                    _ => Err(Error::Corrupt("idempotency answer".into())),
-                }));
-            }
-            Write::IdemAbort { reply, .. } => {
-                let _ = reply.send(result.map(|_| ()));
-            }
-            Write::Append { reply, .. } => {
-                let _ = reply.send(result.and_then(|d| match d {
-                    Done::Record(r) => Ok(*r),
-                    _ => Err(Error::Corrupt("append answer".into())),
-                }));
-            }
-        }
-    }
-}
+use tokio::sync::mpsc;
 
 pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -78,7 +20,7 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
             Err(e) => {
                 let msg = e.to_string();
                 for w in writes {
-                    w.answer(Err(Error::Config(format!("store unavailable: {msg}"))));
+                    w.answer(Err(Error::Unavailable(msg.clone())));
                 }
                 continue;
             }
@@ -180,19 +122,14 @@ async fn idem_begin(conn: &mut SqliteConnection, b: &IdemBeginRequest) -> Result
             .await?;
         return Ok(IdemBegin::Started);
     };
-    if fingerprint != b.fingerprint {
-        return Ok(IdemBegin::Mismatch);
-    }
-    if let Some(status) = status {
-        let status =
-            u16::try_from(status).map_err(|_| Error::Corrupt("idempotency status".into()))?;
-        return Ok(IdemBegin::Done {
-            status,
-            body: body.unwrap_or_default(),
-        });
-    }
-    if created_at > b.now_ms - b.stale_after_ms {
-        return Ok(IdemBegin::InProgress);
+    let found = IdemFound {
+        fingerprint,
+        created_at,
+        status,
+        body,
+    };
+    if let IdemNext::Answer(a) = idem_next(found, b)? {
+        return Ok(a);
     }
     sqlx::query("UPDATE idempotency SET created_at = ? WHERE key_id = ? AND idem_key = ?")
         .bind(b.now_ms)

@@ -210,18 +210,30 @@ pub async fn identity_binds_latest_match(s: Arc<dyn Store>) {
 
 /// Change stored rows behind the store's back, as an attacker with database access would.
 async fn tamper(url: &str, sql: &[&str]) {
-    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    for q in sql {
-        sqlx::query(q).execute(&pool).await.unwrap();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        for q in sql {
+            sqlx::query(q).execute(&pool).await.unwrap();
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        for q in sql {
+            sqlx::query(q).execute(&pool).await.unwrap();
+        }
     }
 }
 
 pub async fn edited_row_is_named(s: Arc<dyn Store>, url: &str) {
     append_chains_and_verify_inner(&s, 10).await;
+    let drop_trigger = if url.starts_with("sqlite:") {
+        "DROP TRIGGER audit_append_only"
+    } else {
+        "DROP TRIGGER audit_append_only ON audit"
+    };
     tamper(
         url,
         &[
-            "DROP TRIGGER audit_append_only",
+            drop_trigger,
             "UPDATE audit SET outcome = 'id_mismatch' WHERE seq = 7",
         ],
     )
@@ -293,4 +305,26 @@ pub async fn export_pages_since(s: Arc<dyn Store>) {
     assert_eq!(since.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
     let page = s.audit_page(2, None, 2).await.unwrap();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
+}
+
+pub async fn a_bad_write_does_not_fail_its_neighbours(s: Arc<dyn Store>) {
+    s.append(entry(0), Default::default()).await.unwrap();
+    // Queued together, these may share one transaction; the duplicate id fails it, and the rest are retried.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            let e = if i == 20 { entry(0) } else { entry(i + 1) };
+            tokio::spawn(async move { (i, s.append(e, Default::default()).await) })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if r.is_err() {
+            failed.push(i);
+        }
+    }
+    assert_eq!(failed, vec![20], "only the duplicate fails");
+    let report = verify_store(s.as_ref()).await.unwrap().unwrap();
+    assert_eq!((report.rows, report.last_seq), (40, Some(40)));
 }

@@ -1,6 +1,12 @@
-//! The store contract: the same assertions for every backend. Each test gets a fresh database.
+//! The store contract: the same assertions for every backend. Each test gets a fresh database (SQLite) or a
+//! fresh schema (PostgreSQL at `$WXRN_TEST_POSTGRES_URL`; a test fails when that server cannot be reached).
+//!
+//! Layout: `cases.rs` holds the backend-independent bodies, `pg.rs` what only a shared server can show (several
+//! instances, outages), `proxy.rs` a TCP proxy that can play "PostgreSQL is down".
 
 mod cases;
+mod pg;
+mod proxy;
 
 use std::sync::Arc;
 use store::Store;
@@ -10,6 +16,12 @@ async fn sqlite() -> (Arc<dyn Store>, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     (store::open(&url).await.unwrap(), url, dir)
+}
+
+/// A fresh PostgreSQL schema, dropped when the guard goes.
+async fn postgres() -> (Arc<dyn Store>, String, store::testing::SchemaGuard) {
+    let (url, guard) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
+    (store::open(&url).await.unwrap(), url, guard)
 }
 
 macro_rules! backend_tests {
@@ -33,16 +45,25 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(sqlite:
-    api_keys_round_trip_and_revoke,
-    code_reserved_once_even_when_racing,
-    idempotency_states,
-    append_chains_and_verifies,
-    identity_binds_latest_match,
-    purge_keeps_chain_verifiable,
-    export_pages_since;
-    with_url: edited_row_is_named, deleted_row_is_named,
-);
+macro_rules! all_backends {
+    ($($backend:ident),*) => {
+        $(
+            backend_tests!($backend:
+                api_keys_round_trip_and_revoke,
+                code_reserved_once_even_when_racing,
+                idempotency_states,
+                append_chains_and_verifies,
+                identity_binds_latest_match,
+                purge_keeps_chain_verifiable,
+                export_pages_since,
+                a_bad_write_does_not_fail_its_neighbours;
+                with_url: edited_row_is_named, deleted_row_is_named,
+            );
+        )*
+    };
+}
+
+all_backends!(sqlite, postgres);
 
 #[tokio::test]
 async fn sqlite_reopen_keeps_everything() {

@@ -1,10 +1,11 @@
-//! Row types as SQLite returns them, and their conversion into the model.
+//! Row types as the databases return them, and their conversion into the model. Both schemas use the same
+//! column names and types that decode to the same Rust types, so one set of structs serves every SQL backend.
 
 use crate::Error;
 use crate::model::*;
 
 #[derive(sqlx::FromRow)]
-pub(super) struct KeyRow {
+pub(crate) struct KeyRow {
     id: String,
     name: String,
     key_hash: Vec<u8>,
@@ -30,7 +31,7 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AuditRow {
+pub(crate) struct AuditRow {
     seq: i64,
     id: String,
     at: i64,
@@ -91,7 +92,7 @@ impl From<AuditRow> for AuditRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct IdentityRow {
+pub(crate) struct IdentityRow {
     appid: String,
     openid: String,
     verification_id: String,

@@ -1,0 +1,108 @@
+//! [`RedisLimiter`]: fixed-window rate-limit counters shared by every instance, so that a limit holds for
+//! the deployment and not per instance.
+//!
+//! Windows are located from the `now` the caller passes (its clock), exactly as the in-memory limiter does, so
+//! instances agree on a window as long as their clocks agree to well under a second.
+use crate::conn::Conn;
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use store::limits::{Decision, LimitError, Limiter, Window};
+
+/// Asia/Shanghai is UTC+8 all year, so its days start at 16:00 UTC.
+const CHINA_OFFSET_SECS: u64 = 8 * 3600;
+
+/// Kept past the end of its window, so that an instance whose clock lags a little still finds the count.
+const EXPIRY_SLACK_MS: u64 = 1_000;
+
+/// Counts one call unless the count already reached the limit; the first count of a window sets the expiry.
+/// One script, so that concurrent calls from any number of instances never pass the limit together.
+static HIT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+    return 0
+end
+if redis.call('INCR', KEYS[1]) == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1",
+    )
+});
+
+/// The shared limiter. See the crate docs for its keys.
+#[derive(Debug)]
+pub struct RedisLimiter {
+    conn: Conn,
+}
+
+impl RedisLimiter {
+    pub(crate) fn new(conn: Conn) -> Self {
+        Self { conn }
+    }
+}
+
+/// (short name for keys, window number, seconds until it ends), as `store::limits` computes them.
+fn locate(window: Window, now: SystemTime) -> (&'static str, u64, u64) {
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    match window {
+        Window::Second => ("s", secs, 1),
+        Window::Day => {
+            let local = secs + CHINA_OFFSET_SECS;
+            ("d", local / 86_400, 86_400 - local % 86_400)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Limiter for RedisLimiter {
+    async fn hit(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window: Window,
+        now: SystemTime,
+    ) -> Result<Decision, LimitError> {
+        let (name, number, left_secs) = locate(window, now);
+        let key = self.conn.key(&format!("limit:{name}:{number}:{bucket}"));
+        let expiry_ms = left_secs * 1_000 + EXPIRY_SLACK_MS;
+        let allowed: i64 = self
+            .conn
+            .run("rate-limit hit", async |c| {
+                HIT.key(&key)
+                    .arg(limit)
+                    .arg(expiry_ms)
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(if allowed == 1 {
+            Decision::Allowed
+        } else {
+            Decision::Denied {
+                retry_after_secs: left_secs.max(1),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn days_turn_at_midnight_in_shanghai() {
+        // 2026-01-01 15:59:59 UTC is 23:59:59 in Shanghai; one second later a new day begins.
+        let (_, day, left) = locate(Window::Day, at(1_767_283_199));
+        assert_eq!(left, 1);
+        let (_, next, left) = locate(Window::Day, at(1_767_283_200));
+        assert_eq!((next, left), (day + 1, 86_400));
+        assert_eq!(locate(Window::Second, at(5)), ("s", 5, 1));
+    }
+}

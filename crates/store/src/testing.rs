@@ -1,0 +1,89 @@
+//! Test support: a throw-away PostgreSQL schema per test, so that tests (of this crate, the gateway, a
+//! multi-instance setup) share one server without seeing each other's rows.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let (url, _guard) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
+//! let a = store::open(&url).await.unwrap(); // "instance" one
+//! let b = store::open(&url).await.unwrap(); // "instance" two, same tables
+//! # }
+//! ```
+//!
+//! These helpers panic instead of returning errors: a test that cannot reach its database must fail, not skip.
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// The environment variable that names the test server, and its default (trust auth on loopback).
+pub const PG_TEST_URL_VAR: &str = "WXRN_TEST_POSTGRES_URL";
+pub const PG_TEST_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// `$WXRN_TEST_POSTGRES_URL`, or the default.
+pub fn pg_test_url() -> String {
+    std::env::var(PG_TEST_URL_VAR).unwrap_or_else(|_| PG_TEST_URL_DEFAULT.to_owned())
+}
+
+/// Create an empty schema `wxrn_test_<random>` and return `base_url` pointed at it (through
+/// `options=-c search_path=...`, which [`crate::open`] passes on), and a guard that drops the schema.
+///
+/// Panics when the server cannot be reached.
+pub async fn fresh_pg_schema(base_url: &str) -> (String, SchemaGuard) {
+    let schema = format!("wxrn_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(base_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL ({PG_TEST_URL_VAR}): {e}"));
+    // The name is ours (hex digits), so formatting it into DDL is safe.
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test schema {schema}: {e}"));
+    let _ = conn.close().await;
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+    let guard = SchemaGuard {
+        base_url: base_url.to_owned(),
+        schema,
+    };
+    (url, guard)
+}
+
+/// Drops its schema (with everything in it) when dropped. Best effort: a failure is only logged.
+#[derive(Debug)]
+pub struct SchemaGuard {
+    base_url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, schema) = (self.base_url.clone(), self.schema.clone());
+        // Drop cannot await, and blocking on the test's own runtime would stall it: use a thread of our own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            tracing::warn!(schema = %self.schema, error = %e, "could not drop test schema");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The writes that go through a backend's writer task (group commit), how their answers reach the callers,
+//! and the idempotency rules both SQL backends apply. The SQL itself stays in each backend.
+
+use crate::model::*;
+use crate::{Error, Result};
+use tokio::sync::{mpsc, oneshot};
+
+/// At most this many queued writes share one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+
+pub(crate) enum Write {
+    ReserveCode {
+        code_hash: Vec<u8>,
+        appid: String,
+        at_ms: i64,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    IdemBegin {
+        begin: IdemBeginRequest,
+        reply: oneshot::Sender<Result<IdemBegin>>,
+    },
+    IdemAbort {
+        key_id: String,
+        idem_key: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Append {
+        entry: Box<NewAuditEntry>,
+        opts: AppendOptions,
+        reply: oneshot::Sender<Result<AuditRecord>>,
+    },
+}
+
+/// What a write produced, held until the commit succeeds.
+pub(crate) enum Done {
+    Bool(bool),
+    Idem(IdemBegin),
+    Unit,
+    Record(Box<AuditRecord>),
+}
+
+impl Write {
+    pub(crate) fn is_append(&self) -> bool {
+        matches!(self, Write::Append { .. })
+    }
+
+    pub(crate) fn answer(self, result: Result<Done>) {
+        // A caller that gave up has dropped its receiver; nothing to do then.
+        match self {
+            Write::ReserveCode { reply, .. } => {
+                let _ = reply.send(result.map(|d| matches!(d, Done::Bool(true))));
+            }
+            Write::IdemBegin { reply, .. } => {
+                let _ = reply.send(result.and_then(|d| match d {
+                    Done::Idem(b) => Ok(b),
+                    _ => Err(Error::Corrupt("idempotency answer".into())),
+                }));
+            }
+            Write::IdemAbort { reply, .. } => {
+                let _ = reply.send(result.map(|_| ()));
+            }
+            Write::Append { reply, .. } => {
+                let _ = reply.send(result.and_then(|d| match d {
+                    Done::Record(r) => Ok(*r),
+                    _ => Err(Error::Corrupt("append answer".into())),
+                }));
+            }
+        }
+    }
+}
+
+/// Queue a write and wait for its answer, which comes after the commit.
+pub(crate) async fn send<T>(
+    writer: &mpsc::Sender<Write>,
+    make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write,
+) -> Result<T> {
+    let (tx, rx) = oneshot::channel();
+    writer.send(make(tx)).await.map_err(|_| Error::WriterGone)?;
+    rx.await.map_err(|_| Error::WriterGone)?
+}
+
+/// An idempotency record as stored.
+pub(crate) struct IdemFound {
+    pub fingerprint: Vec<u8>,
+    pub created_at: i64,
+    pub status: Option<i64>,
+    pub body: Option<String>,
+}
+
+/// What to do about a request whose key already has a record.
+pub(crate) enum IdemNext {
+    Answer(IdemBegin),
+    /// The record's request died: restart its clock and let this one go on.
+    TakeOver,
+}
+
+pub(crate) fn idem_next(found: IdemFound, b: &IdemBeginRequest) -> Result<IdemNext> {
+    if found.fingerprint != b.fingerprint {
+        return Ok(IdemNext::Answer(IdemBegin::Mismatch));
+    }
+    if let Some(status) = found.status {
+        let status =
+            u16::try_from(status).map_err(|_| Error::Corrupt("idempotency status".into()))?;
+        return Ok(IdemNext::Answer(IdemBegin::Done {
+            status,
+            body: found.body.unwrap_or_default(),
+        }));
+    }
+    if found.created_at > b.now_ms - b.stale_after_ms {
+        return Ok(IdemNext::Answer(IdemBegin::InProgress));
+    }
+    Ok(IdemNext::TakeOver)
+}
