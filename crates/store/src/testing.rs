@@ -9,10 +9,17 @@
 //! # }
 //! ```
 //!
+//! [`TcpProxy`] stands between a client and a server (PostgreSQL, Redis) and can be switched off and on again on
+//! the same port: an outage without touching the shared server.
+//!
 //! These helpers panic instead of returning errors: a test that cannot reach its database must fail, not skip.
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The environment variable that names the test server, and its default (trust auth on loopback).
 pub const PG_TEST_URL_VAR: &str = "WXRN_TEST_POSTGRES_URL";
@@ -86,4 +93,84 @@ impl Drop for SchemaGuard {
             tracing::warn!(schema = %self.schema, error = %e, "could not drop test schema");
         }
     }
+}
+
+/// A TCP relay that a test can cut (every connection closed, new ones refused) and restore on the same port.
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    upstream: String,
+    up: watch::Sender<bool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    /// Listen on a free loopback port and relay every connection to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let mut p = Self {
+            addr: listener.local_addr().unwrap(),
+            upstream: upstream.to_owned(),
+            up: watch::channel(true).0,
+            accept: None,
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (upstream, up) = (self.upstream.clone(), self.up.clone());
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(pipe(client, upstream.clone(), up.subscribe()));
+            }
+        }));
+    }
+
+    /// Cut every connection and refuse new ones (the listener is closed).
+    pub async fn down(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+            let _ = a.await;
+        }
+        self.up.send_replace(false);
+    }
+
+    /// Listen again on the same port.
+    pub async fn up(&mut self) {
+        self.up.send_replace(true);
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("the same port again");
+        self.serve(listener);
+    }
+}
+
+async fn pipe(mut client: TcpStream, upstream: String, mut up: watch::Receiver<bool>) {
+    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = up.wait_for(|up| !*up) => {}
+    }
+}
+
+/// `url` with its host and port replaced by `addr`, and the host:port it named (`default_port` when none).
+pub fn reroute(url: &str, addr: SocketAddr, default_port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    let upstream = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    (format!("{scheme}://{userinfo}{addr}{tail}"), upstream)
 }

@@ -4,13 +4,11 @@ use crate::helpers::{random_prefix, redis_url, remove_prefix};
 use identity::AppId;
 use redis_state::{Error, RedisOptions, RedisState};
 use sandbox::{Sandbox, SandboxConfig, demo};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use store::limits::{Decision, Limiter, Window};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 use wechat::{
     AppSecret, Client, ClientConfig, ManualClock, TokenKind, TokenManager, TokenProvider,
 };
@@ -113,62 +111,6 @@ async fn a_hung_redis_times_out() {
     held.abort();
 }
 
-/// A TCP relay to Redis that a test can cut and restore, standing in for Redis going down and coming back.
-struct Relay {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn spawn(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, _) = watch::channel(0u64);
-        let (flag, cuts) = (up.clone(), cut.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !flag.load(Ordering::SeqCst) {
-                    continue; // dropped: refused as soon as it is accepted
-                }
-                let mut cut = cuts.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            up,
-            cut,
-            task,
-        }
-    }
-
-    fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
-    }
-
-    fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 #[tokio::test]
 async fn service_resumes_by_itself_when_redis_comes_back() {
     let target = {
@@ -176,7 +118,7 @@ async fn service_resumes_by_itself_when_redis_comes_back() {
         let addr = info.get_connection_info().addr.to_string();
         tokio::net::lookup_host(addr).await.unwrap().next().unwrap()
     };
-    let relay = Relay::spawn(target).await;
+    let mut relay = store::testing::TcpProxy::start(&target.to_string()).await;
     let prefix = random_prefix();
     let state = RedisState::connect_with(&format!("redis://{}", relay.addr), options(&prefix))
         .await
@@ -184,14 +126,14 @@ async fn service_resumes_by_itself_when_redis_comes_back() {
     let hit = || state.limiter.hit("k", 3, Window::Day, noon());
     assert_eq!(hit().await.unwrap(), Decision::Allowed);
 
-    relay.down();
+    relay.down().await;
     for _ in 0..3 {
         let started = Instant::now();
         assert!(hit().await.is_err());
         assert!(started.elapsed() < FAIL_FAST, "{:?}", started.elapsed());
     }
 
-    relay.up();
+    relay.up().await;
     // The connection is re-opened in the background; a call may still fail while that happens.
     let mut resumed = None;
     for attempt in 0..50 {

@@ -6,7 +6,6 @@
 
 mod cases;
 mod pg;
-mod proxy;
 
 use std::sync::Arc;
 use store::Store;

@@ -1,12 +1,11 @@
 //! What only a shared PostgreSQL can show: several gateway instances on one schema, and outages.
 
 use crate::cases::entry;
-use crate::proxy::{Proxy, reroute};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use store::chain::verify_store;
-use store::testing::{SchemaGuard, fresh_pg_schema, pg_test_url};
+use store::testing::{SchemaGuard, TcpProxy, fresh_pg_schema, pg_test_url, reroute};
 use store::{IdemBegin, IdemBeginRequest, Store};
 
 /// Two stores with their own pools and writer tasks on one schema: two gateway processes, as far as the
@@ -157,9 +156,9 @@ async fn an_unreachable_server_fails_fast_without_leaking_the_password() {
 #[tokio::test]
 async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
     let (url, _guard) = fresh_pg_schema(&pg_test_url()).await;
-    let (_, upstream) = reroute(&url, "127.0.0.1:1".parse().unwrap());
-    let mut proxy = Proxy::start(&upstream).await;
-    let (via_proxy, _) = reroute(&url, proxy.addr);
+    let (_, upstream) = reroute(&url, "127.0.0.1:1".parse().unwrap(), 5432);
+    let mut proxy = TcpProxy::start(&upstream).await;
+    let (via_proxy, _) = reroute(&url, proxy.addr, 5432);
     let s = store::open(&via_proxy).await.unwrap();
     s.append(entry(1), Default::default()).await.unwrap();
     s.ping().await.unwrap();
