@@ -56,6 +56,8 @@ pub struct TestApp {
 pub struct Builder {
     cfg: Config,
     sandbox_cfg: SandboxConfig,
+    /// Shared state in this Redis (with a fresh key prefix) instead of memory.
+    redis_url: Option<String>,
 }
 
 impl TestApp {
@@ -90,6 +92,7 @@ impl TestApp {
                 seed_demo: true,
                 ..SandboxConfig::default()
             },
+            redis_url: None,
         }
     }
 
@@ -220,6 +223,7 @@ impl TestApp {
         let b = Builder {
             cfg: self.cfg.clone(),
             sandbox_cfg: SandboxConfig::default(),
+            redis_url: None,
         };
         let mut app = b
             .start(
@@ -245,6 +249,11 @@ impl Builder {
         self
     }
 
+    pub fn redis(mut self, url: &str) -> Self {
+        self.redis_url = Some(url.to_owned());
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         logs();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -265,11 +274,22 @@ impl Builder {
     ) -> TestApp {
         self.cfg.upstream_base_url = sandbox.base_url();
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
-        let deps = Deps {
+        let mut deps = Deps {
             clock: clock.clone(),
             token_store: Arc::new(wechat::MemoryTokenStore::with_clock(clock.clone())),
             ..Deps::default()
         };
+        if let Some(url) = &self.redis_url {
+            let options = redis_state::RedisOptions {
+                prefix: format!("wxrn-test-{}:", uuid::Uuid::new_v4().simple()),
+                clock: clock.clone(),
+                ..Default::default()
+            };
+            let redis = redis_state::RedisState::lazy(url, options).unwrap();
+            deps.limiter = redis.limiter.clone();
+            deps.token_store = redis.tokens.clone();
+            deps.redis = Some(redis);
+        }
         let app = Application::build_with(self.cfg.clone(), deps)
             .await
             .unwrap();

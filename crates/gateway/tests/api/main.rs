@@ -3,6 +3,7 @@
 mod admin;
 mod errors;
 mod helpers;
+mod outage;
 mod outcomes;
 mod privacy;
 mod records;
