@@ -8,6 +8,7 @@
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
 //! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `store::limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
+//! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.
 //! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod maintenance;
 pub mod openapi;
 pub mod pii;
 pub mod routes;

@@ -109,10 +109,13 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let pruning = tokio::spawn(crate::maintenance::run(self.state.clone()));
         let app = router(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(signal)
-            .await
+            .await;
+        pruning.abort();
+        served
     }
 }
 

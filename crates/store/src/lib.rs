@@ -72,6 +72,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Delete audit rows older than `before_ms` (from the start of the chain only) and write a checkpoint so the
     /// rest still verifies. Also forgets replay-guard entries older than `before_ms`.
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport>;
+    /// Forget replay-guard entries used before `codes_before_ms` and finished idempotency answers created before
+    /// `idempotency_before_ms` (the retention settings); returns how many of each. The audit rows stay.
+    async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)>;
 }
 
 /// Open the store a URL names: `sqlite://PATH` (created if missing), or `postgres://...` / `postgresql://...`

@@ -268,3 +268,38 @@ fn the_committed_openapi_document_is_current() {
         "docs/openapi.json is stale: run `WXRN_BLESS=1 cargo test -p gateway openapi` and commit it"
     );
 }
+
+#[tokio::test]
+async fn used_codes_and_idempotent_answers_are_forgotten_after_their_retention() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.retention.used_codes_days = 30;
+            c.retention.idempotency_hours = 24;
+        })
+        .spawn()
+        .await;
+    let b = app.body_for(0);
+    let (s, _, _) = app.verify_with(&b, Some(&app.key), Some("k-1")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        gateway::maintenance::prune_once(&app.state).await.unwrap(),
+        (0, 0),
+        "nothing is old yet"
+    );
+    app.clock.advance(std::time::Duration::from_secs(25 * 3600));
+    assert_eq!(
+        gateway::maintenance::prune_once(&app.state).await.unwrap(),
+        (0, 1),
+        "the answer is 25 h old"
+    );
+    app.clock
+        .advance(std::time::Duration::from_secs(30 * 86_400));
+    assert_eq!(
+        gateway::maintenance::prune_once(&app.state).await.unwrap(),
+        (1, 0),
+        "the code is 31 days old"
+    );
+    // Forgotten here, the code still cannot be replayed: WeChat refuses it (one call, 80113).
+    let (s, body, _) = app.verify(&b).await;
+    assert_eq!((s, error_code(&body)), (422, "invalid_code"), "{body}");
+}

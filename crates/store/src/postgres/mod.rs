@@ -252,6 +252,20 @@ impl Store for PgStore {
         })
     }
 
+    async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
+        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < $1")
+            .bind(codes_before_ms)
+            .execute(&self.pool)
+            .await?;
+        // Only finished answers: an in-progress key belongs to a running request.
+        let idem =
+            sqlx::query("DELETE FROM idempotency WHERE created_at < $1 AND status IS NOT NULL")
+                .bind(idempotency_before_ms)
+                .execute(&self.pool)
+                .await?;
+        Ok((codes.rows_affected(), idem.rows_affected()))
+    }
+
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport> {
         let mut tx = self.pool.begin().await?;
         // Hold the chain head so that no process appends between choosing the checkpoint and deleting.

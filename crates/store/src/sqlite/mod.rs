@@ -231,6 +231,20 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
+        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < ?")
+            .bind(codes_before_ms)
+            .execute(&self.write)
+            .await?;
+        // Only finished answers: an in-progress key belongs to a running request.
+        let idem =
+            sqlx::query("DELETE FROM idempotency WHERE created_at < ? AND status IS NOT NULL")
+                .bind(idempotency_before_ms)
+                .execute(&self.write)
+                .await?;
+        Ok((codes.rows_affected(), idem.rows_affected()))
+    }
+
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport> {
         let mut tx = self.write.begin().await?;
         // Only a prefix of the chain can go: stop at the first row that is new enough to keep.

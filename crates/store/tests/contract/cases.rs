@@ -328,3 +328,56 @@ pub async fn a_bad_write_does_not_fail_its_neighbours(s: Arc<dyn Store>) {
     let report = verify_store(s.as_ref()).await.unwrap().unwrap();
     assert_eq!((report.rows, report.last_seq), (40, Some(40)));
 }
+
+pub async fn prune_forgets_old_codes_and_finished_answers(s: Arc<dyn Store>) {
+    s.reserve_code(b"old", "wxapp", 1_000).await.unwrap();
+    s.reserve_code(b"new", "wxapp", 9_000).await.unwrap();
+    let begin = |key: &str, now| IdemBeginRequest {
+        key_id: "k1".into(),
+        idem_key: key.into(),
+        fingerprint: b"f".to_vec(),
+        now_ms: now,
+        stale_after_ms: 1_000_000,
+    };
+    assert_eq!(
+        s.idem_begin(&begin("done", 1_000)).await.unwrap(),
+        IdemBegin::Started
+    );
+    let answer = IdemAnswer {
+        key_id: "k1".into(),
+        idem_key: "done".into(),
+        status: 200,
+        body: "{}".into(),
+    };
+    s.append(
+        entry(1),
+        AppendOptions {
+            bind_identity: false,
+            idempotent: Some(answer),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.idem_begin(&begin("running", 1_000)).await.unwrap(),
+        IdemBegin::Started
+    );
+    assert_eq!(s.prune(5_000, 5_000).await.unwrap(), (1, 1));
+    assert!(!s.code_seen(b"old").await.unwrap());
+    assert!(s.code_seen(b"new").await.unwrap());
+    assert_eq!(
+        s.idem_begin(&begin("done", 6_000)).await.unwrap(),
+        IdemBegin::Started,
+        "forgotten"
+    );
+    assert_eq!(
+        s.idem_begin(&begin("running", 6_000)).await.unwrap(),
+        IdemBegin::InProgress,
+        "kept"
+    );
+    assert_eq!(
+        verify_store(s.as_ref()).await.unwrap().unwrap().rows,
+        1,
+        "the audit stays"
+    );
+}

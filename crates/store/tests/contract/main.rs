@@ -55,6 +55,7 @@ macro_rules! all_backends {
                 identity_binds_latest_match,
                 purge_keeps_chain_verifiable,
                 export_pages_since,
+                prune_forgets_old_codes_and_finished_answers,
                 a_bad_write_does_not_fail_its_neighbours;
                 with_url: edited_row_is_named, deleted_row_is_named,
             );
