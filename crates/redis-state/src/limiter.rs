@@ -5,11 +5,8 @@
 //! instances agree on a window as long as their clocks agree to well under a second.
 use crate::conn::Conn;
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use store::limits::{Decision, LimitError, Limiter, Window};
-
-/// Asia/Shanghai is UTC+8 all year, so its days start at 16:00 UTC.
-const CHINA_OFFSET_SECS: u64 = 8 * 3600;
 
 /// Kept past the end of its window, so that an instance whose clock lags a little still finds the count.
 const EXPIRY_SLACK_MS: u64 = 1_000;
@@ -41,21 +38,6 @@ impl RedisLimiter {
     }
 }
 
-/// (short name for keys, window number, seconds until it ends), as `store::limits` computes them.
-fn locate(window: Window, now: SystemTime) -> (&'static str, u64, u64) {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    match window {
-        Window::Second => ("s", secs, 1),
-        Window::Day => {
-            let local = secs + CHINA_OFFSET_SECS;
-            ("d", local / 86_400, 86_400 - local % 86_400)
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Limiter for RedisLimiter {
     async fn hit(
@@ -65,7 +47,8 @@ impl Limiter for RedisLimiter {
         window: Window,
         now: SystemTime,
     ) -> Result<Decision, LimitError> {
-        let (name, number, left_secs) = locate(window, now);
+        let (number, left_secs) = window.locate(now);
+        let name = window.name();
         let key = self.conn.key(&format!("limit:{name}:{number}:{bucket}"));
         let expiry_ms = left_secs * 1_000 + EXPIRY_SLACK_MS;
         let allowed: i64 = self

@@ -19,8 +19,16 @@ pub enum Window {
 }
 
 impl Window {
-    /// (window number, seconds until it ends)
-    fn locate(self, now: SystemTime) -> (u64, u64) {
+    /// A short name for keys: `s` or `d`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Second => "s",
+            Window::Day => "d",
+        }
+    }
+
+    /// (window number, seconds until it ends). Every limiter counts by this, so instances agree on windows.
+    pub fn locate(self, now: SystemTime) -> (u64, u64) {
         let t = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         match self {
             Window::Second => (t.as_secs(), 1),
