@@ -70,22 +70,3 @@ impl Limiter for RedisLimiter {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn days_turn_at_midnight_in_shanghai() {
-        // 2026-01-01 15:59:59 UTC is 23:59:59 in Shanghai; one second later a new day begins.
-        let (_, day, left) = locate(Window::Day, at(1_767_283_199));
-        assert_eq!(left, 1);
-        let (_, next, left) = locate(Window::Day, at(1_767_283_200));
-        assert_eq!((next, left), (day + 1, 86_400));
-        assert_eq!(locate(Window::Second, at(5)), ("s", 5, 1));
-    }
-}
