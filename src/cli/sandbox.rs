@@ -30,6 +30,9 @@ pub struct Args {
     /// Start empty, without the demo app and users.
     #[arg(long)]
     no_demo: bool,
+    /// Milliseconds every WeChat endpoint waits before answering (WeChat's latency, for load tests).
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
 }
 
 impl Args {
@@ -49,6 +52,7 @@ impl Args {
             code_ttl: Duration::from_secs(self.code_ttl),
             quotas,
             seed_demo: !self.no_demo,
+            upstream_delay: Duration::from_millis(self.delay_ms),
             ..SandboxConfig::default()
         }
     }

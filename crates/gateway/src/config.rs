@@ -24,6 +24,7 @@ const ENV_KEYS: &[&str] = &[
     "upstream_timeout_ms",
     "upstream_connect_timeout_ms",
     "upstream_ca_file",
+    "upstream_breaker",
     "token_kind",
     "admin_token",
     "admin_token_env",
@@ -57,6 +58,8 @@ pub struct Config {
     pub upstream_connect_timeout_ms: u64,
     /// Extra CA certificate (PEM) to trust for the upstream, e.g. a corporate egress proxy.
     pub upstream_ca_file: Option<PathBuf>,
+    /// Stop calling WeChat for an app while it is failing (see `docs/reliability.md`).
+    pub upstream_breaker: UpstreamBreaker,
     /// `stable` (shared-safe `cgi-bin/stable_token`, the default) or `classic` (`cgi-bin/token`).
     pub token_kind: TokenKind,
     /// Fetch a new access token this long before the cached one expires (at most half its lifetime). Keep it
@@ -84,6 +87,14 @@ pub struct Limits {
     pub per_key_per_second: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// A client must finish sending a request's headers within this many milliseconds of connecting (or of the
+    /// previous answer, on a kept-alive connection), or the connection is closed: a client that connects and
+    /// never finishes its headers cannot hold a connection. Also how long an idle kept-alive connection lives.
+    pub header_timeout_ms: u64,
+    /// Whole-request limit, body upload included: past it the gateway answers 408 and closes the connection.
+    /// Unset: `upstream_timeout_ms` + 5000. Must exceed `upstream_timeout_ms`, or a verification could be cut
+    /// off while WeChat is answering.
+    pub request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +140,17 @@ pub struct Retention {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UpstreamBreaker {
+    /// Consecutive failed check calls (timeout, connection failure, HTTP 5xx, malformed answer, errcode -1)
+    /// that open an app's circuit. 0 = no breaker.
+    pub failures: u32,
+    /// Seconds the circuit stays open (verifications answer 503 at once, codes untouched) before one probe call
+    /// is let through.
+    pub cool_down_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct App {
     pub appid: String,
     /// The app secret, inline. Prefer `secret_env`.
@@ -152,6 +174,10 @@ impl Default for Config {
             upstream_timeout_ms: 10_000,
             upstream_connect_timeout_ms: 3_000,
             upstream_ca_file: None,
+            upstream_breaker: UpstreamBreaker {
+                failures: 5,
+                cool_down_secs: 10,
+            },
             token_kind: TokenKind::Stable,
             token_refresh_ahead_secs: 240,
             admin_token: None,
@@ -161,6 +187,8 @@ impl Default for Config {
                 per_openid_per_day: 5,
                 per_key_per_second: 50,
                 max_body_bytes: 16 * 1024,
+                header_timeout_ms: 30_000,
+                request_timeout_ms: None,
             },
             policy: Policy {
                 require_guardian_consent: false,
@@ -251,7 +279,28 @@ impl Config {
         if self.limits.max_body_bytes < 256 {
             return bad("limits.max_body_bytes must be at least 256".into());
         }
+        if self.limits.header_timeout_ms < 100 {
+            return bad("limits.header_timeout_ms must be at least 100".into());
+        }
+        if let Some(t) = self.limits.request_timeout_ms
+            && t <= self.upstream_timeout_ms
+        {
+            return bad(format!(
+                "limits.request_timeout_ms ({t}) must exceed upstream_timeout_ms ({})",
+                self.upstream_timeout_ms
+            ));
+        }
         Ok(())
+    }
+
+    /// The whole-request limit: `limits.request_timeout_ms`, or long enough for WeChat's timeout plus our own
+    /// work.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.limits
+                .request_timeout_ms
+                .unwrap_or(self.upstream_timeout_ms + 5_000),
+        )
     }
 
     pub fn database_url(&self) -> SecretString {
@@ -343,6 +392,11 @@ mod tests {
         for (text, needle) in [
             ("limts = 1\n", "limts"),
             ("log_format = \"xml\"\n", "log_format"),
+            (
+                "upstream_timeout_ms = 2000\n[limits]\nrequest_timeout_ms = 2000\n",
+                "request_timeout_ms",
+            ),
+            ("[limits]\nheader_timeout_ms = 0\n", "header_timeout_ms"),
             ("[[apps]]\nappid = \"wx 1\"\nsecret_env = \"X\"\n", "appid"),
             ("[[apps]]\nappid = \"wx1\"\n", "secret_env"),
             (

@@ -41,6 +41,13 @@ pub enum ApiError {
     UpstreamPermissionDenied,
     UpstreamQuotaExhausted,
     UpstreamUnavailable,
+    /// WeChat has been failing and the app's circuit breaker is open: refused before the code was reserved.
+    /// The same code as `UpstreamUnavailable`, but the code is still good and `Retry-After` says when to retry.
+    UpstreamPaused {
+        retry_after_secs: u64,
+    },
+    /// No access token could be had (WeChat's token endpoint failing): nothing was sent, the code is unused.
+    UpstreamNoToken,
     UpstreamRejected {
         errcode: i64,
     },
@@ -88,9 +95,11 @@ impl ApiError {
             CodeAlreadyUsed | IdempotencyInProgress => StatusCode::CONFLICT,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             UpstreamPermissionDenied | UpstreamRejected { .. } => StatusCode::BAD_GATEWAY,
-            UpstreamQuotaExhausted | UpstreamUnavailable | DependencyUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            UpstreamQuotaExhausted
+            | UpstreamUnavailable
+            | UpstreamPaused { .. }
+            | UpstreamNoToken
+            | DependencyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,7 +125,7 @@ impl ApiError {
             RateLimited { .. } => "rate_limited",
             UpstreamPermissionDenied => "upstream_permission_denied",
             UpstreamQuotaExhausted => "upstream_quota_exhausted",
-            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamUnavailable | UpstreamPaused { .. } | UpstreamNoToken => "upstream_unavailable",
             UpstreamRejected { .. } => "upstream_rejected",
             DependencyUnavailable => "dependency_unavailable",
             Internal => "internal",
@@ -148,6 +157,8 @@ impl ApiError {
             UpstreamPermissionDenied => "WeChat says this app does not hold the real-name check permission".into(),
             UpstreamQuotaExhausted => "WeChat's daily quota for this app is used up".into(),
             UpstreamUnavailable => "WeChat did not answer usefully; the code may be spent, ask the user to consent again".into(),
+            UpstreamPaused { .. } => "WeChat has been failing, so this gateway is not calling it for now; the code was not used: retry with it after the time in Retry-After".into(),
+            UpstreamNoToken => "no access token could be obtained from WeChat, so nothing was sent; the code was not used: retry with it shortly".into(),
             UpstreamRejected { .. } => "WeChat rejected the call".into(),
             DependencyUnavailable => "a backing service is unavailable; retry later".into(),
             Internal => "internal error".into(),
@@ -180,7 +191,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status(), Json(self.body())).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::UpstreamPaused { retry_after_secs } = self
+        {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }

@@ -22,6 +22,9 @@ pub struct SandboxConfig {
     pub force_refresh_interval: Duration,
     /// Seed the demo apps and users of [`crate::demo`] at start and on every reset.
     pub seed_demo: bool,
+    /// Real time every WeChat endpoint waits before answering, on top of any fault's `delay_ms`: WeChat's
+    /// own latency, for load tests (zero: answer at once). The call is processed first, as with a fault delay.
+    pub upstream_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -36,6 +39,7 @@ impl Default for SandboxConfig {
             force_refresh_per_day: 20,
             force_refresh_interval: Duration::from_secs(30),
             seed_demo: false,
+            upstream_delay: Duration::ZERO,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The crate's one error type.
 //!
 //! Which variant belongs where: the HTTP layer ([`crate::Client`]) produces `WeChat`, `NotSent`, `Timeout`,
-//! `Transport`, `HttpStatus` and `Malformed`; the token layer adds `Store`; construction adds `Config`.
-//! The split between `NotSent` and the rest is what callers of the single-use check call rely on:
-//! only `NotSent` proves that WeChat never saw the request (see [`Error::may_have_reached_wechat`]).
+//! `Transport`, `HttpStatus` and `Malformed`; the token layer adds `Store`; construction adds `Config`;
+//! [`crate::Breaker`] adds `CircuitOpen`. The split between `NotSent` and the rest is what callers of the
+//! single-use check call rely on: only `NotSent` and `CircuitOpen` (the breaker refused before sending
+//! anything) prove that WeChat never saw the request (see [`Error::may_have_reached_wechat`]).
 //!
 //! No variant ever carries request data, a URL, a secret or a token: messages are built from fixed text, the
 //! transport's error chain without its URL, and WeChat's `errmsg` (truncated, with known secrets scrubbed).
 use crate::ErrCode;
+use std::time::Duration;
 
 /// The longest `errmsg` kept from WeChat, in characters.
 pub(crate) const ERRMSG_MAX_CHARS: usize = 200;
@@ -40,6 +42,9 @@ pub enum Error {
     /// The client configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// Not sent: the circuit breaker is open because WeChat has been failing. Try again after `retry_after`.
+    #[error("not sent: WeChat has been failing, calls are paused")]
+    CircuitOpen { retry_after: Duration },
 }
 
 impl Error {
@@ -66,7 +71,7 @@ impl Error {
             | Self::Transport(_)
             | Self::HttpStatus(_)
             | Self::Malformed(_) => true,
-            Self::NotSent(_) | Self::Store(_) | Self::Config(_) => false,
+            Self::NotSent(_) | Self::Store(_) | Self::Config(_) | Self::CircuitOpen { .. } => false,
         }
     }
 
@@ -81,6 +86,7 @@ impl Error {
             Self::Malformed(_) => "malformed",
             Self::Store(_) => "store",
             Self::Config(_) => "config",
+            Self::CircuitOpen { .. } => "circuit_open",
         }
     }
 
@@ -172,6 +178,9 @@ mod tests {
             Error::Malformed(String::new()),
             Error::Store(String::new()),
             Error::Config(String::new()),
+            Error::CircuitOpen {
+                retry_after: Duration::from_secs(1),
+            },
         ];
         let reached: Vec<_> = all
             .iter()

@@ -14,10 +14,12 @@
 //!   `check.rs` also turns the raw reply into a [`CheckOutcome`] (precedence rules in its docs).
 //! - `tokens/`: [`TokenProvider`], [`TokenStore`] and [`MemoryTokenStore`], and [`TokenManager`]
 //!   (single-flight, cancellation-safe refresh; `wxrn_token_fetches_total`).
-//! - `realname.rs`: [`RealnameApi`], the check with token recovery.
+//! - `realname.rs`: [`RealnameApi`], the check with token recovery and the circuit breaker.
+//! - `breaker.rs`: [`Breaker`], which stops calling WeChat while it is failing and probes for its return.
 //! - `errcode.rs`: [`ErrCode`]; `error.rs`: [`Error`]; `secret.rs`: [`AppSecret`], [`AccessToken`];
 //!   `clock.rs`: [`Clock`], [`SystemClock`], [`ManualClock`].
 
+mod breaker;
 mod check;
 mod client;
 mod clock;
@@ -32,6 +34,7 @@ mod session;
 mod token_api;
 mod tokens;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerState, Permit, Verdict};
 pub use check::{CheckOutcome, CheckRequest, CheckResult};
 pub use client::Client;
 pub use clock::{Clock, ManualClock, SystemClock};

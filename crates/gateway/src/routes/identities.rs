@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::state::{AppState, rfc3339};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use identity::{CredId, RealName};
 use serde::{Deserialize, Serialize};
@@ -92,9 +93,10 @@ pub struct MatchView {
 pub async fn matches(
     State(st): State<AppState>,
     caller: Caller,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MatchView>, ApiError> {
-    let req: MatchRequest = body::parse(&bytes)?;
+    // The rejection is mapped here, not left to axum, so an oversized body gets the envelope (413).
+    let req: MatchRequest = body::parse(&body::bytes(bytes)?)?;
     let appid = caller.resolve_app(req.appid.as_deref())?;
     let name = RealName::parse(&req.real_name).map_err(|e| ApiError::InvalidRealName {
         reason: e.code(),

@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 pub(crate) mod health;
 pub(crate) mod identities;
+mod limits;
 pub(crate) mod verify;
 
 use crate::openapi::ApiDoc;
@@ -11,7 +12,6 @@ use crate::telemetry;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
@@ -20,8 +20,9 @@ pub use verify::{VerificationView, VerifyRequest};
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.cfg.limits.max_body_bytes;
-    // Long enough for WeChat's timeout plus our own work; a slow client cannot hold a request forever.
-    let request_timeout = Duration::from_millis(state.cfg.upstream_timeout_ms + 5_000);
+    // Covers the body upload too (`limits::limit_body` reads it): a client that trickles its body is cut off.
+    // Headers are read before any of this runs; `startup` limits them (`limits.header_timeout_ms`).
+    let request_timeout = state.cfg.request_timeout();
     Router::new()
         .route("/v1/verifications", post(verify::create))
         .route("/v1/verifications/{id}", get(verify::fetch))
@@ -36,6 +37,9 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(admin::routes())
         .fallback(|| async { crate::error::ApiError::NotFound })
+        .layer(axum::middleware::from_fn(move |req, next| {
+            limits::limit_body(body_limit, req, next)
+        }))
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(

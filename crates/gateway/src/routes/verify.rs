@@ -1,7 +1,8 @@
 //! `POST /v1/verifications` and `GET /v1/verifications/{id}`: the verification pipeline.
 //!
 //! Order matters, and is the product's promise: parse -> authenticate -> validate -> idempotency -> policy
-//! (guardian consent, replay guard, rate limits) -> reserve the code -> one WeChat call -> record -> respond.
+//! (guardian consent, replay guard, circuit breaker, rate limits) -> token -> reserve the code -> one WeChat
+//! call -> record -> respond.
 //! Nothing before "reserve the code" reaches WeChat or spends quota; from that point the code counts as spent.
 
 use crate::auth::Caller;
@@ -327,18 +328,34 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
     };
     let code_hash = pii::code_hash(&c.appid, &c.code);
 
-    // Policy: nothing here reaches WeChat.
-    let refused = policy(st, c, &code_hash).await.map_err(Early)?;
-    if let Some(err) = refused {
+    // Policy: nothing here reaches WeChat. First the refusals that hold whatever state WeChat is in.
+    if let Some(err) = refusal(st, c, &code_hash).await.map_err(Early)? {
+        entry.error_code = Some(err.code().to_owned());
+        return record(st, c, entry, Err(err), started).await;
+    }
+    // The circuit breaker: while WeChat is failing, refuse before anything is spent, neither the code nor the
+    // user's rate-limit allowance. The permit is this request's leave to call WeChat (in half-open, the one
+    // probe); dropped unused, it is given back.
+    let api = &st.apps[&c.appid];
+    let permit = match api.admit() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(appid = %c.appid, kind = e.kind(), "WeChat call refused by the circuit breaker");
+            return Err(Early(upstream_error(&e)));
+        }
+    };
+    if let Some(err) = rate_limits(st, c).await.map_err(Early)? {
         entry.error_code = Some(err.code().to_owned());
         return record(st, c, entry, Err(err), started).await;
     }
     // Make sure a token can be had before the code is spent: if WeChat's token endpoint or the shared token store
     // is down, the caller gets a 503 and the user's code stays good for a retry.
-    let api = &st.apps[&c.appid];
     if let Err(e) = api.tokens().token().await {
         tracing::warn!(appid = %c.appid, kind = e.kind(), errcode = ?e.errcode(), "no access token");
-        return Err(Early(upstream_error(&e)));
+        return Err(Early(match e {
+            wechat::Error::Store(_) => ApiError::DependencyUnavailable,
+            _ => ApiError::UpstreamNoToken,
+        }));
     }
     match st
         .store
@@ -356,12 +373,15 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
     // The one WeChat call (plus at most one resend after a token error, inside RealnameApi).
     let call = Instant::now();
     let result = api
-        .check(&CheckRequest {
-            openid: &c.openid,
-            real_name: &c.name,
-            cred_id: &c.cred,
-            code: &c.code,
-        })
+        .check_with(
+            permit,
+            &CheckRequest {
+                openid: &c.openid,
+                real_name: &c.name,
+                cred_id: &c.cred,
+                code: &c.code,
+            },
+        )
         .await;
     entry.latency_ms = call.elapsed().as_millis() as i64;
     let outcome = match result {
@@ -383,8 +403,9 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
     record(st, c, entry, outcome, started).await
 }
 
-/// The policy checks, in order. `Ok(Some(_))` is a refusal to audit; `Err` a store failure.
-async fn policy(
+/// The policy checks that no retry can pass: guardian consent, the replay guard. `Ok(Some(_))` is a refusal to
+/// audit; `Err` a store failure.
+async fn refusal(
     st: &AppState,
     c: &Checked,
     code_hash: &[u8],
@@ -395,6 +416,11 @@ async fn policy(
     if st.store.code_seen(code_hash).await? {
         return Ok(Some(ApiError::CodeAlreadyUsed));
     }
+    Ok(None)
+}
+
+/// The rate limits, which count every attempt they let through. As [`refusal`] for the result.
+async fn rate_limits(st: &AppState, c: &Checked) -> Result<Option<ApiError>, ApiError> {
     let now = st.clock.now();
     let limits = &st.cfg.limits;
     let checks = [
@@ -445,6 +471,10 @@ fn upstream_error(e: &wechat::Error) -> ApiError {
         },
         // The shared token store (Redis) failed: not WeChat's fault.
         wechat::Error::Store(_) => ApiError::DependencyUnavailable,
+        // Nothing was sent and the code is untouched: say when to retry with it.
+        wechat::Error::CircuitOpen { retry_after } => ApiError::UpstreamPaused {
+            retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        },
         _ => ApiError::UpstreamUnavailable,
     }
 }

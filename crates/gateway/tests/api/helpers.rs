@@ -22,6 +22,7 @@ pub fn logs() -> &'static Mutex<Vec<u8>> {
             .with_env_filter("trace,hyper=info,h2=info,reqwest=debug")
             .with_writer(writer)
             .try_init();
+        crate::canary::watch_panics();
         Mutex::new(Vec::new())
     })
 }
@@ -29,6 +30,7 @@ pub fn logs() -> &'static Mutex<Vec<u8>> {
 struct LogWriter;
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::canary::inspect("the log", buf);
         logs().lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -47,6 +49,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub cfg: Config,
     pub state: gateway::AppState,
+    /// Before `_dir`: it scans the data directory when the app is dropped.
+    _canary: crate::canary::Guard,
     _dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -152,6 +156,7 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
+        crate::canary::inspect("a response", text.as_bytes());
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -169,6 +174,7 @@ impl TestApp {
             .unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
+        crate::canary::inspect("a response", text.as_bytes());
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -186,6 +192,7 @@ impl TestApp {
             .unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
+        crate::canary::inspect("a response", text.as_bytes());
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -315,6 +322,7 @@ impl Builder {
             http,
             clock,
             data_dir: self.cfg.data_dir.clone(),
+            _canary: crate::canary::Guard::new(&self.cfg.data_dir),
             cfg: self.cfg,
             state,
             _dir: dir,

@@ -1,7 +1,10 @@
 //! The gateway over real HTTP, with the sandbox as WeChat. One binary; see `helpers.rs` for `TestApp`.
 
 mod admin;
+mod bad_input;
+mod canary;
 mod errors;
+mod faults;
 mod helpers;
 mod outage;
 mod outcomes;

@@ -1,7 +1,7 @@
 //! The four WeChat endpoints, answered as WeChat answers: HTTP 200 with `{"errcode", "errmsg"}` on failure.
 //!
 //! Every endpoint goes through [`answer`]: count the call, apply the next queued fault, process the request
-//! under the state lock, then delay, drop or respond.
+//! under the state lock, then delay (the configured `upstream_delay` plus any fault's), drop or respond.
 mod errcode;
 mod login;
 mod realname;
@@ -57,7 +57,12 @@ pub(crate) async fn answer(
         }
         fault
     });
-    let delay = fault.as_ref().and_then(Fault::delay_duration);
+    let delay = fault
+        .as_ref()
+        .and_then(Fault::delay_duration)
+        .unwrap_or_default()
+        + state.config().upstream_delay;
+    let delay = Some(delay).filter(|d| !d.is_zero());
     if let Some(fault) = fault.as_ref().filter(|f| f.short_circuits()) {
         tracing::debug!(endpoint = endpoint.as_str(), "fault answered the call");
         if let Some(code) = fault.errcode {

@@ -340,3 +340,31 @@ async fn drop_under_a_foreign_server_still_fails_the_client() {
     assert!(outcome.is_err());
     server.abort();
 }
+
+#[tokio::test]
+async fn the_configured_upstream_delay_holds_every_wechat_answer_and_adds_to_a_fault_delay() {
+    let app = TestSandbox::with(sandbox::SandboxConfig {
+        upstream_delay: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let token = app.token().await;
+    assert!(started.elapsed() >= Duration::from_millis(300), "token");
+
+    let code = app.consent(APPID, ALICE.openid);
+    app.handle
+        .state()
+        .add_fault(Fault::delay(
+            Endpoint::Checkrealnameinfo,
+            Duration::from_millis(200),
+        ))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let v = app.check(&token, &alice_body(&code)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "both delays"
+    );
+    assert_eq!(verdict(&v).1, "V_NM_ID_MA", "still processed");
+}
