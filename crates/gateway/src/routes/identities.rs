@@ -54,13 +54,23 @@ pub async fn latest(
     }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     pub appid: Option<String>,
     pub openid: String,
     pub real_name: String,
     pub cred_id: String,
+}
+
+/// Holds the raw name and ID number: `Debug` shows neither.
+impl std::fmt::Debug for MatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatchRequest")
+            .field("appid", &self.appid)
+            .field("openid", &self.openid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for MatchRequest {

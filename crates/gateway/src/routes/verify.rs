@@ -31,7 +31,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 const IDEMPOTENCY_STALE_MS: i64 = 120_000;
 
 /// A verification request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The mini program's appid; may be omitted when the API key is bound to one app.
@@ -51,6 +51,17 @@ pub struct VerifyRequest {
     pub purpose: Option<String>,
     /// A guardian agreed (needed for users under 14 when `policy.require_guardian_consent` is on).
     pub guardian_consent: Option<bool>,
+}
+
+/// Holds the raw name and ID number: `Debug` shows neither.
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("appid", &self.appid)
+            .field("openid", &self.openid)
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for VerifyRequest {
@@ -574,4 +585,23 @@ pub async fn fetch(
         return Err(ApiError::NotFound);
     }
     Ok(Json(VerificationView::from(&record)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_request_shows_no_name_or_id_number() {
+        let req: VerifyRequest = crate::body::parse(
+            br#"{"openid":"o1","real_name":"\u5f20\u4e09","cred_id":"11010519491231002X","code":"c"}"#,
+        )
+        .unwrap();
+        let shown = format!("{req:?}");
+        assert!(shown.contains("o1"), "{shown}");
+        assert!(
+            !shown.contains("张三") && !shown.contains("11010519491231002X"),
+            "{shown}"
+        );
+    }
 }
