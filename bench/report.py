@@ -85,7 +85,7 @@ class Report:
         m = load(self.d, "machine")
         if not m:
             return
-        self.p(f"Run `{m['started']}` on commit `{m['commit']}` ({m['modified_files']} modified tracked files), "
+        self.p(f"Run `{m['started']}` on commit `{m['commit']}` ({m['modified_files']} tracked files modified outside `bench/`), "
                f"{m['duration_s']} s per measurement.")
         self.p()
         self.p("| machine | |")
@@ -95,6 +95,10 @@ class Report:
         self.p(f"| kernel | {m['kernel']} |")
         self.p(f"| load average at start (1, 5, 15 min) | {m['load_at_start']} |")
         self.p(f"| open files limit | {m['nofile']} |")
+        if m.get("fdatasync_ms"):
+            f = m["fdatasync_ms"]
+            self.p(f"| 4 KiB write + fdatasync in the data directory (200 runs) | p50 {f['p50']:.2f} ms, "
+                   f"p99 {f['p99']:.2f} ms |")
         self.p(f"| toolchain | {m['rustc']}; {m['nginx']} |")
         self.p()
 
@@ -161,7 +165,8 @@ class Report:
         if os.path.exists(prof):
             with open(prof) as f:
                 body = f.read().strip()
-            self.p("**Where the gateway's CPU goes** (perf, cpu-clock with DWARF stacks, during run 1a):")
+            self.p("**Where the gateway's CPU goes** (perf, cpu-clock sampling with DWARF stacks, during a separate "
+                   "run shaped like 1a; its figures are not used above):")
             self.p()
             self.p(body)
             self.p()
@@ -282,6 +287,17 @@ class Report:
                    f"benchmark processes together spent {1e6 * per:.0f} µs of CPU per verification, so on an "
                    f"otherwise idle {m['nproc']}-core machine this stream would top out near "
                    f"**{int(m['nproc']) / per:,.0f}/s** (a ceiling computed from the measured CPU, not a measurement).")
+            self.p()
+        th = (s or {}).get("cpu", {}).get("gateway", {}).get("threads") if s else None
+        if th:
+            parts = [f"`{name}` {', '.join(f'{x:.2f}' for x in sorted(v, reverse=True))}" for name, v in sorted(th.items())
+                     if any(x > 0 for x in v)]
+            busiest = max(x for v in th.values() for x in v)
+            self.p(f"The gateway's threads during the SQLite run (those alive at its end), CPU seconds over "
+                   f"{s['elapsed_s']:.1f} s: "
+                   f"{'; '.join(parts)}. The busiest thread was busy {100 * busiest / s['elapsed_s']:.0f}% of the "
+                   "time" + (": no single thread is saturated." if busiest < 0.9 * s["elapsed_s"]
+                             else ": that thread is the bottleneck."))
             self.p()
         f = load(self.d, "4-sqlite-fsync-count")
         if f and f.get("per_verification") is not None:

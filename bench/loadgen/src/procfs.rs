@@ -12,6 +12,8 @@ struct Proc {
     pid: u32,
     start_ticks: Option<u64>,
     start_rss_kb: Option<u64>,
+    /// Per thread id: its name and CPU ticks at the start.
+    start_threads: Vec<(String, String, u64)>,
 }
 
 #[derive(Debug)]
@@ -38,6 +40,7 @@ impl Watched {
                     pid,
                     start_ticks: None,
                     start_rss_kb: None,
+                    start_threads: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -61,6 +64,7 @@ impl Watched {
         for p in &mut self.procs {
             p.start_ticks = cpu_ticks(&p.pid.to_string());
             p.start_rss_kb = status_kb(p.pid, "VmRSS:");
+            p.start_threads = threads(p.pid);
         }
         self.self_start = cpu_ticks("self");
     }
@@ -94,6 +98,25 @@ impl Watched {
                 let sum = entry["vm_rss_start_kb"].as_u64().unwrap_or(0) + r;
                 entry["vm_rss_start_kb"] = json!(sum);
             }
+            // Which threads did the work: a single busy thread would be a serial bottleneck.
+            let mut per_thread: Map<String, Value> = Map::new();
+            for (tid, comm, end) in threads(p.pid) {
+                // A thread born during the window (a pool opening a connection) started from zero.
+                let start = p
+                    .start_threads
+                    .iter()
+                    .find(|(t, _, _)| *t == tid)
+                    .map_or(0, |(_, _, ticks)| *ticks);
+                let used = secs(end.saturating_sub(start));
+                if let Some(list) = per_thread
+                    .entry(comm)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                {
+                    list.push(json!(used));
+                }
+            }
+            entry["threads"] = Value::Object(per_thread);
             if let Some(pids) = entry["pids"].as_array_mut() {
                 pids.push(json!(p.pid));
             }
@@ -116,6 +139,20 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// (thread id, thread name, utime + stime ticks) of every thread of `pid`.
+fn threads(pid: u32) -> Vec<(String, String, u64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let tid = e.ok()?.file_name().to_string_lossy().into_owned();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+        let ticks = cpu_ticks(&format!("{pid}/task/{tid}"))?;
+        Some((tid, comm.trim().to_owned(), ticks))
+    })
+    .collect()
 }
 
 /// A `kB` field of `/proc/PID/status`: `VmHWM:` (peak RSS) or `VmRSS:` (RSS now).

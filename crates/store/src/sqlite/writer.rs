@@ -55,6 +55,14 @@ async fn apply_all(conn: &mut SqliteConnection, writes: &[Write]) -> Result<Vec<
             }
         }
     }
+    // The head is written once per batch, not once per appended row: only the committed transaction is ever
+    // seen, and every statement costs a round trip to the connection's thread on the writer's serial path.
+    if let Some(link) = &head
+        && let Err(e) = write_head(conn, link).await
+    {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e);
+    }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(e.into());
@@ -99,6 +107,18 @@ async fn apply(
             .await
             .map(|r| Done::Record(Box::new(r))),
     }
+}
+
+async fn write_head(conn: &mut SqliteConnection, link: &ChainLink) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(link.seq)
+    .bind(&link.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// fingerprint, created_at, status, body
@@ -187,14 +207,6 @@ async fn append(
     .bind(e.minor)
     .bind(e.latency_ms)
     .bind(&prev.hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .bind(seq)
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
