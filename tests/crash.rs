@@ -9,12 +9,15 @@
 //!
 //! The seed of the kill delays is printed; `WXRN_CRASH_SEED=<n>` replays it. See docs/reliability.md.
 
+mod common;
+
+use common::Gateway;
 use rand::{Rng, SeedableRng};
 use sandbox::demo::{APPID, SECRET, USERS};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,63 +25,6 @@ use std::time::{Duration, Instant};
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 16;
 const KILL_AFTER_MS: std::ops::RangeInclusive<u64> = 50..=500;
-
-/// A running gateway process. Dropping it kills it.
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-impl Gateway {
-    /// Start `wxrealname serve` and wait for its "listening" line.
-    fn start(config: &Path) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wxrealname"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "warn,wxrealname=info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = String::new();
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
-                // Keep draining stderr so the child never blocks on a full pipe.
-                std::thread::spawn(move || while rx.recv().is_ok() {});
-                return Gateway {
-                    child,
-                    url: format!("http://{addr}"),
-                };
-            }
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the gateway did not start (could it not open its store?):\n{seen}");
-    }
-
-    /// SIGKILL on Unix: no shutdown hook, no flush, no graceful anything.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What the clients saw, over all rounds.
 #[derive(Default)]

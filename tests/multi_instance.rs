@@ -9,10 +9,13 @@
 //! - the per-openid daily limit holds across the instances;
 //! - one valid audit chain with exactly one row per request.
 
+mod common;
+
+use common::Gateway;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const APPID: &str = "wxd0000000000de301";
@@ -34,53 +37,6 @@ fn id_number(i: usize) -> String {
     let mut bytes = [0u8; 17];
     bytes.copy_from_slice(first17.as_bytes());
     format!("{first17}{}", identity::cred_id::check_char(&bytes) as char)
-}
-
-struct Instance {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_instance(config: &std::path::Path) -> Instance {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wxrealname"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn,wxrealname=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-        if let Some(rest) = line.split("addr=").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap().to_owned();
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Instance {
-                child,
-                url: format!("http://{addr}"),
-            };
-        }
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("instance did not start: {seen}");
 }
 
 async fn run(kind: &str) {
@@ -166,7 +122,7 @@ secret = "{SECRET}"
     let key: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
 
-    let instances: Vec<Instance> = configs.iter().map(|c| start_instance(c)).collect();
+    let instances: Vec<Gateway> = configs.iter().map(|c| Gateway::start(c)).collect();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(200)
         .build()
