@@ -242,18 +242,12 @@ async fn audit_verify_export_purge_and_tamper_detection() {
     );
 
     // Edit a row behind the gateway's back: verify names it.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_append_only")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_append_only; UPDATE audit SET outcome = 'id_mismatch' WHERE seq = 3;",
+    )
+    .unwrap();
+    drop(conn);
     let o = run(&["audit", "verify", "--config", cfg]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("row 3"), "{}", stdout(&o));

@@ -213,12 +213,10 @@ async fn crash_rounds(label: &str, database_url: Option<String>) {
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{label}: the audit chain does not verify: {e:?}"));
-    if url.starts_with("sqlite://") {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&mut conn)
-            .await
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "{label}: SQLite integrity_check");
     }

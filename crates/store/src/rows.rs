@@ -1,5 +1,6 @@
 //! Row types as the databases return them, and their conversion into the model. Both schemas use the same
-//! column names and types that decode to the same Rust types, so one set of structs serves every SQL backend.
+//! column names and types that decode to the same Rust types, so one set of structs serves every SQL backend:
+//! `sqlx::FromRow` builds them for PostgreSQL, `from_sqlite` for SQLite (rusqlite), by column name.
 
 use crate::Error;
 use crate::model::*;
@@ -12,6 +13,19 @@ pub(crate) struct KeyRow {
     apps: String,
     created_at: i64,
     revoked_at: Option<i64>,
+}
+
+impl KeyRow {
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get("id")?,
+            name: r.get("name")?,
+            key_hash: r.get("key_hash")?,
+            apps: r.get("apps")?,
+            created_at: r.get("created_at")?,
+            revoked_at: r.get("revoked_at")?,
+        })
+    }
 }
 
 impl TryFrom<KeyRow> for ApiKeyRecord {
@@ -53,6 +67,34 @@ pub(crate) struct AuditRow {
     latency_ms: i64,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+}
+
+impl AuditRow {
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: r.get("seq")?,
+            id: r.get("id")?,
+            at: r.get("at")?,
+            key_id: r.get("key_id")?,
+            appid: r.get("appid")?,
+            openid: r.get("openid")?,
+            masked_name: r.get("masked_name")?,
+            masked_cred_id: r.get("masked_cred_id")?,
+            blind_cred: r.get("blind_cred")?,
+            blind_pair: r.get("blind_pair")?,
+            key_version: r.get("key_version")?,
+            purpose: r.get("purpose")?,
+            outcome: r.get("outcome")?,
+            error_code: r.get("error_code")?,
+            errcode: r.get("errcode")?,
+            verify_openid: r.get("verify_openid")?,
+            verify_real_name: r.get("verify_real_name")?,
+            minor: r.get("minor")?,
+            latency_ms: r.get("latency_ms")?,
+            prev_hash: r.get("prev_hash")?,
+            hash: r.get("hash")?,
+        })
+    }
 }
 
 impl From<AuditRow> for AuditRecord {
@@ -102,6 +144,22 @@ pub(crate) struct IdentityRow {
     blind_cred: Vec<u8>,
     blind_pair: Vec<u8>,
     key_version: i32,
+}
+
+impl IdentityRow {
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            appid: r.get("appid")?,
+            openid: r.get("openid")?,
+            verification_id: r.get("verification_id")?,
+            verified_at: r.get("verified_at")?,
+            masked_name: r.get("masked_name")?,
+            masked_cred_id: r.get("masked_cred_id")?,
+            blind_cred: r.get("blind_cred")?,
+            blind_pair: r.get("blind_pair")?,
+            key_version: r.get("key_version")?,
+        })
+    }
 }
 
 impl From<IdentityRow> for IdentityRecord {

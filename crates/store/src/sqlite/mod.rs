@@ -1,73 +1,130 @@
-//! The embedded default: one SQLite file in WAL mode.
+//! The embedded default: one SQLite file in WAL mode, driven through `rusqlite` on threads of the store's own.
 //!
-//! Reads go through a small pool. Every write that sits on the verification path (code reservations,
-//! audit appends, idempotency records) goes through one writer task that batches whatever is queued into a
-//! single `BEGIN IMMEDIATE` transaction and answers each caller only after `COMMIT` returned (group commit):
-//! under load one fsync serves many verifications, and no acknowledged write is lost. `synchronous = FULL`
-//! makes each commit durable against power loss, not just a process crash.
+//! - **Writes on the verification path** (code reservations, audit appends, idempotency records) go to one
+//!   writer thread that owns a connection. It takes whatever is queued, applies it in a single
+//!   `BEGIN IMMEDIATE` transaction and answers each caller only after `COMMIT` returned (group commit): under
+//!   load one fsync serves many verifications, and no acknowledged write is lost. `synchronous = FULL` makes
+//!   each commit durable against power loss, not just a process crash. The whole batch runs on that thread:
+//!   one wake-up per batch, not one thread round trip per statement.
+//! - **Point reads** (an API key, a replay-guard entry, a verification, an identity) run inline on the calling
+//!   task's thread with a pooled connection. They are primary-key lookups in a local file that take a few
+//!   microseconds, less than handing them to another thread would cost, and WAL readers never wait for the
+//!   writer.
+//! - **Scans and maintenance** (audit pages, key lists, prune, purge, key changes) run on tokio's blocking pool,
+//!   so a long one never holds up a runtime thread.
 
+mod migrate;
 mod writer;
 
 use crate::model::*;
 use crate::rows;
 use crate::writes::{self, Write};
-use crate::{Result, Store};
+use crate::{Error, Result, Store};
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use std::path::Path;
-use std::str::FromStr;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Read connections kept open between uses; more are opened when more are needed at once.
+const IDLE_READERS: usize = 4;
+/// How long a statement waits for a lock held by another connection (a maintenance write, another process).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct SqliteStore {
-    read: SqlitePool,
-    /// One connection, for writes that do not go through the writer task (keys, purge).
-    write: SqlitePool,
+    pool: Arc<Pool>,
     writer: mpsc::Sender<Write>,
+}
+
+/// Connections for everything but the writer thread's own.
+#[derive(Debug)]
+struct Pool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Pool {
+    /// Run `f` with a connection from the pool, on this thread.
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match taken {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&mut conn);
+        // A connection that failed may be in any state; let it go.
+        if out.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+}
+
+/// One connection with the store's settings.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Config(format!(
+            "SQLite would not use WAL mode (got {mode:?})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+            .await
+            .map_err(|e| Error::Unavailable(format!("opening the database: {e}")))?
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let opts = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
-        MIGRATOR.run(&write).await?;
-        restrict_permissions(path);
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.clone())
-            .await?;
-        let batch_conn = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await?;
+        let mut first = connect(&path)?;
+        migrate::run(&mut first)?;
+        restrict_permissions(&path);
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(batch_conn, rx));
+        writer::spawn(connect(&path)?, rx)?;
         Ok(Self {
-            read,
-            write,
+            pool: Arc::new(Pool {
+                path,
+                idle: Mutex::new(vec![first]),
+            }),
             writer: tx,
         })
     }
 
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
         writes::send(&self.writer, make).await
+    }
+
+    /// Run `f` on tokio's blocking pool with a pooled connection.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| Error::Unavailable(format!("database task: {e}")))?
     }
 }
 
@@ -80,58 +137,88 @@ fn restrict_permissions(path: &Path) {
     }
 }
 
+fn audit_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<AuditRecord>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, rows::AuditRow::from_sqlite)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r?.into());
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        self.pool.with(|c| {
+            c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
+            Ok(())
+        })
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        sqlx::query("INSERT INTO api_keys (id, name, key_hash, apps, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(&key.key_hash)
-            .bind(serde_json::to_string(&key.apps).unwrap_or_default())
-            .bind(key.created_at_ms)
-            .bind(key.revoked_at_ms)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        let key = key.clone();
+        self.blocking(move |c| {
+            c.execute(
+                "INSERT INTO api_keys (id, name, key_hash, apps, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.id,
+                    key.name,
+                    key.key_hash,
+                    serde_json::to_string(&key.apps).unwrap_or_default(),
+                    key.created_at_ms,
+                    key.revoked_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        let row = sqlx::query_as::<_, rows::KeyRow>("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = self.pool.with(|c| {
+            Ok(c.prepare_cached("SELECT * FROM api_keys WHERE id = ?1")?
+                .query_row([id], rows::KeyRow::from_sqlite)
+                .optional()?)
+        })?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let rows =
-            sqlx::query_as::<_, rows::KeyRow>("SELECT * FROM api_keys ORDER BY created_at, id")
-                .fetch_all(&self.read)
-                .await?;
+        let rows = self
+            .blocking(|c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT * FROM api_keys ORDER BY created_at, id")?;
+                let rows = stmt.query_map([], rows::KeyRow::from_sqlite)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(at_ms)
-                .bind(id)
-                .execute(&self.write)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let id = id.to_owned();
+        self.blocking(move |c| {
+            let n = c.execute(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                params![at_ms, id],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM used_codes WHERE code_hash = ?")
-            .bind(code_hash)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.is_some())
+        self.pool.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM used_codes WHERE code_hash = ?1")?
+                    .exists([code_hash])?,
+            )
+        })
     }
 
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool> {
@@ -170,22 +257,23 @@ impl Store for SqliteStore {
     }
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>> {
-        let row = sqlx::query_as::<_, rows::AuditRow>("SELECT * FROM audit WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.map(Into::into))
+        self.pool.with(|c| {
+            Ok(c.prepare_cached("SELECT * FROM audit WHERE id = ?1")?
+                .query_row([id], rows::AuditRow::from_sqlite)
+                .optional()?
+                .map(Into::into))
+        })
     }
 
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
-        let row = sqlx::query_as::<_, rows::IdentityRow>(
-            "SELECT * FROM identities WHERE appid = ? AND openid = ?",
-        )
-        .bind(appid)
-        .bind(openid)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(Into::into))
+        self.pool.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT * FROM identities WHERE appid = ?1 AND openid = ?2")?
+                    .query_row([appid, openid], rows::IdentityRow::from_sqlite)
+                    .optional()?
+                    .map(Into::into),
+            )
+        })
     }
 
     async fn audit_page(
@@ -194,97 +282,97 @@ impl Store for SqliteStore {
         since_ms: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query_as::<_, rows::AuditRow>(
-            "SELECT * FROM audit WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after_seq)
-        .bind(since_ms.unwrap_or(i64::MIN))
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        self.blocking(move |c| {
+            audit_rows(
+                c,
+                "SELECT * FROM audit WHERE seq > ?1 AND at >= ?2 ORDER BY seq LIMIT ?3",
+                params![after_seq, since_ms.unwrap_or(i64::MIN), limit],
+            )
+        })
+        .await
     }
 
     async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>> {
-        let rows =
-            sqlx::query_as::<_, rows::AuditRow>("SELECT * FROM audit ORDER BY seq DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        self.blocking(move |c| {
+            audit_rows(c, "SELECT * FROM audit ORDER BY seq DESC LIMIT ?1", [limit])
+        })
+        .await
     }
 
     async fn chain_state(&self) -> Result<ChainState> {
-        let head =
-            sqlx::query_as::<_, (i64, Vec<u8>)>("SELECT seq, hash FROM chain_head WHERE id = 1")
-                .fetch_optional(&self.read)
-                .await?;
-        let checkpoint = sqlx::query_as::<_, (i64, Vec<u8>)>(
-            "SELECT seq, hash FROM audit_checkpoint WHERE id = 1",
-        )
-        .fetch_optional(&self.read)
-        .await?;
-        let link = |(seq, hash)| ChainLink { seq, hash };
-        Ok(ChainState {
-            head: head.map(link),
-            checkpoint: checkpoint.map(link),
+        self.blocking(|c| {
+            // One read transaction, so the head and the checkpoint belong to the same moment.
+            let tx = c.transaction()?;
+            let link = |r: &rusqlite::Row<'_>| {
+                Ok(ChainLink {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            };
+            let head = tx
+                .query_row("SELECT seq, hash FROM chain_head WHERE id = 1", [], link)
+                .optional()?;
+            let checkpoint = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit_checkpoint WHERE id = 1",
+                    [],
+                    link,
+                )
+                .optional()?;
+            tx.finish()?;
+            Ok(ChainState { head, checkpoint })
         })
+        .await
     }
 
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
-        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < ?")
-            .bind(codes_before_ms)
-            .execute(&self.write)
-            .await?;
-        // Only finished answers: an in-progress key belongs to a running request.
-        let idem =
-            sqlx::query("DELETE FROM idempotency WHERE created_at < ? AND status IS NOT NULL")
-                .bind(idempotency_before_ms)
-                .execute(&self.write)
-                .await?;
-        Ok((codes.rows_affected(), idem.rows_affected()))
+        self.blocking(move |c| {
+            let codes = c.execute(
+                "DELETE FROM used_codes WHERE used_at < ?1",
+                [codes_before_ms],
+            )?;
+            // Only finished answers: an in-progress key belongs to a running request.
+            let idem = c.execute(
+                "DELETE FROM idempotency WHERE created_at < ?1 AND status IS NOT NULL",
+                [idempotency_before_ms],
+            )?;
+            Ok((codes as u64, idem as u64))
+        })
+        .await
     }
 
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport> {
-        let mut tx = self.write.begin().await?;
-        // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-        let keep_from: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit WHERE at >= ?")
-            .bind(before_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-        let last: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1")
-                .bind(keep_from.unwrap_or(i64::MAX))
-                .fetch_optional(&mut *tx)
-                .await?;
-        let mut report = PurgeReport::default();
-        if let Some((seq, hash)) = last {
-            sqlx::query(
-                "INSERT INTO audit_checkpoint (id, seq, hash, purged_at) VALUES (1, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
-            )
-            .bind(seq)
-            .bind(&hash)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            let done = sqlx::query("DELETE FROM audit WHERE seq <= ?")
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-            report.rows_deleted = done.rows_affected();
-            report.checkpoint_seq = Some(seq);
-        }
-        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < ?")
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?;
-        report.codes_forgotten = codes.rows_affected();
-        sqlx::query("DELETE FROM idempotency WHERE created_at < ?")
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(report)
+        self.blocking(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
+            let keep_from: Option<i64> = tx.query_row(
+                "SELECT MIN(seq) FROM audit WHERE at >= ?1",
+                [before_ms],
+                |r| r.get(0),
+            )?;
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+                    [keep_from.unwrap_or(i64::MAX)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let mut report = PurgeReport::default();
+            if let Some((seq, hash)) = last {
+                tx.execute(
+                    "INSERT INTO audit_checkpoint (id, seq, hash, purged_at) VALUES (1, ?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
+                    params![seq, hash, now_ms],
+                )?;
+                report.rows_deleted = tx.execute("DELETE FROM audit WHERE seq <= ?1", [seq])? as u64;
+                report.checkpoint_seq = Some(seq);
+            }
+            report.codes_forgotten =
+                tx.execute("DELETE FROM used_codes WHERE used_at < ?1", [before_ms])? as u64;
+            tx.execute("DELETE FROM idempotency WHERE created_at < ?1", [before_ms])?;
+            tx.commit()?;
+            Ok(report)
+        })
+        .await
     }
 }

@@ -1,31 +1,37 @@
-//! The writer task: group commit for the verification path.
+//! The writer thread: group commit for the verification path.
 //!
-//! It takes everything queued (up to [`MAX_BATCH`]), applies it in one `BEGIN IMMEDIATE` transaction and
-//! answers each caller after `COMMIT`. If the batch fails as a whole, each write is retried in its own
-//! transaction, so one bad write cannot fail its neighbours.
+//! It waits for a write, takes everything else already queued (up to [`MAX_BATCH`]), applies it in one
+//! `BEGIN IMMEDIATE` transaction with cached prepared statements and answers each caller after `COMMIT`. If the
+//! batch fails as a whole, each write is retried in its own transaction, so one bad write cannot fail its
+//! neighbours. The thread ends when the store is dropped (its channel closes).
 
 use crate::chain;
 use crate::model::*;
 use crate::writes::{Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
+pub(super) fn spawn(conn: Connection, rx: mpsc::Receiver<Write>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("wxrn-sqlite-writer".into())
+        .spawn(move || run(conn, rx))
+        .map_err(Error::Io)?;
+    Ok(())
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let writes: Vec<Write> = std::mem::take(&mut batch);
-        let mut conn = match pool.acquire().await {
-            Ok(c) => c,
-            Err(e) => {
-                let msg = e.to_string();
-                for w in writes {
-                    w.answer(Err(Error::Unavailable(msg.clone())));
-                }
-                continue;
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
             }
-        };
-        match apply_all(&mut conn, &writes).await {
+        }
+        let writes: Vec<Write> = std::mem::take(&mut batch);
+        match apply_all(&mut conn, &writes) {
             Ok(done) => {
                 for (w, d) in writes.into_iter().zip(done) {
                     w.answer(Ok(d));
@@ -34,7 +40,7 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
             Err(e) => {
                 tracing::warn!(error = %e, size = writes.len(), "store batch failed; retrying its writes one by one");
                 for w in writes {
-                    let one = apply_all(&mut conn, std::slice::from_ref(&w)).await;
+                    let one = apply_all(&mut conn, std::slice::from_ref(&w));
                     w.answer(one.map(|mut d| d.remove(0)));
                 }
             }
@@ -42,39 +48,27 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
     }
 }
 
-async fn apply_all(conn: &mut SqliteConnection, writes: &[Write]) -> Result<Vec<Done>> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+/// One transaction for the whole batch; dropped without `COMMIT` (on any error) it rolls back.
+fn apply_all(conn: &mut Connection, writes: &[Write]) -> Result<Vec<Done>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(writes.len());
     let mut head: Option<ChainLink> = None;
     for w in writes {
-        match apply(conn, w, &mut head).await {
-            Ok(d) => out.push(d),
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e);
-            }
-        }
+        out.push(apply(&tx, w, &mut head)?);
     }
-    // The head is written once per batch, not once per appended row: only the committed transaction is ever
-    // seen, and every statement costs a round trip to the connection's thread on the writer's serial path.
-    if let Some(link) = &head
-        && let Err(e) = write_head(conn, link).await
-    {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return Err(e);
+    // The head is written once per batch, not once per appended row: only the committed transaction is ever seen.
+    if let Some(link) = &head {
+        tx.prepare_cached(
+            "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )?
+        .execute(params![link.seq, link.hash])?;
     }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return Err(e.into());
-    }
+    tx.commit()?;
     Ok(out)
 }
 
-async fn apply(
-    conn: &mut SqliteConnection,
-    w: &Write,
-    head: &mut Option<ChainLink>,
-) -> Result<Done> {
+fn apply(conn: &Connection, w: &Write, head: &mut Option<ChainLink>) -> Result<Done> {
     match w {
         Write::ReserveCode {
             code_hash,
@@ -82,171 +76,143 @@ async fn apply(
             at_ms,
             ..
         } => {
-            let done = sqlx::query("INSERT INTO used_codes (code_hash, appid, used_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(code_hash)
-                .bind(appid)
-                .bind(at_ms)
-                .execute(&mut *conn)
-                .await?;
-            Ok(Done::Bool(done.rows_affected() == 1))
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO used_codes (code_hash, appid, used_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![code_hash, appid, at_ms])?;
+            Ok(Done::Bool(n == 1))
         }
-        Write::IdemBegin { begin, .. } => idem_begin(conn, begin).await.map(Done::Idem),
+        Write::IdemBegin { begin, .. } => idem_begin(conn, begin).map(Done::Idem),
         Write::IdemAbort {
             key_id, idem_key, ..
         } => {
-            sqlx::query(
-                "DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND status IS NULL",
-            )
-            .bind(key_id)
-            .bind(idem_key)
-            .execute(&mut *conn)
-            .await?;
+            conn.prepare_cached(
+                "DELETE FROM idempotency WHERE key_id = ?1 AND idem_key = ?2 AND status IS NULL",
+            )?
+            .execute(params![key_id, idem_key])?;
             Ok(Done::Unit)
         }
-        Write::Append { entry, opts, .. } => append(conn, entry, opts, head)
-            .await
-            .map(|r| Done::Record(Box::new(r))),
+        Write::Append { entry, opts, .. } => {
+            append(conn, entry, opts, head).map(|r| Done::Record(Box::new(r)))
+        }
     }
 }
 
-async fn write_head(conn: &mut SqliteConnection, link: &ChainLink) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .bind(link.seq)
-    .bind(&link.hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// fingerprint, created_at, status, body
-type IdemRow = (Vec<u8>, i64, Option<i64>, Option<String>);
-
-async fn idem_begin(conn: &mut SqliteConnection, b: &IdemBeginRequest) -> Result<IdemBegin> {
-    let found: Option<IdemRow> = sqlx::query_as(
-        "SELECT fingerprint, created_at, status, body FROM idempotency WHERE key_id = ? AND idem_key = ?",
-    )
-    .bind(&b.key_id)
-    .bind(&b.idem_key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((fingerprint, created_at, status, body)) = found else {
-        sqlx::query("INSERT INTO idempotency (key_id, idem_key, fingerprint, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&b.key_id)
-            .bind(&b.idem_key)
-            .bind(&b.fingerprint)
-            .bind(b.now_ms)
-            .execute(&mut *conn)
-            .await?;
+fn idem_begin(conn: &Connection, b: &IdemBeginRequest) -> Result<IdemBegin> {
+    let found = conn
+        .prepare_cached(
+            "SELECT fingerprint, created_at, status, body FROM idempotency WHERE key_id = ?1 AND idem_key = ?2",
+        )?
+        .query_row(params![b.key_id, b.idem_key], |r| {
+            Ok(IdemFound {
+                fingerprint: r.get(0)?,
+                created_at: r.get(1)?,
+                status: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })
+        .optional()?;
+    let Some(found) = found else {
+        conn.prepare_cached(
+            "INSERT INTO idempotency (key_id, idem_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![b.key_id, b.idem_key, b.fingerprint, b.now_ms])?;
         return Ok(IdemBegin::Started);
-    };
-    let found = IdemFound {
-        fingerprint,
-        created_at,
-        status,
-        body,
     };
     if let IdemNext::Answer(a) = idem_next(found, b)? {
         return Ok(a);
     }
-    sqlx::query("UPDATE idempotency SET created_at = ? WHERE key_id = ? AND idem_key = ?")
-        .bind(b.now_ms)
-        .bind(&b.key_id)
-        .bind(&b.idem_key)
-        .execute(&mut *conn)
-        .await?;
+    conn.prepare_cached(
+        "UPDATE idempotency SET created_at = ?1 WHERE key_id = ?2 AND idem_key = ?3",
+    )?
+    .execute(params![b.now_ms, b.key_id, b.idem_key])?;
     Ok(IdemBegin::Started)
 }
 
-async fn append(
-    conn: &mut SqliteConnection,
+fn append(
+    conn: &Connection,
     e: &NewAuditEntry,
     opts: &AppendOptions,
     head: &mut Option<ChainLink>,
 ) -> Result<AuditRecord> {
-    if head.is_none() {
-        let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-        *head = Some(
-            row.map(|(seq, hash)| ChainLink { seq, hash })
-                .unwrap_or(ChainLink {
-                    seq: 0,
-                    hash: chain::GENESIS.to_vec(),
-                }),
-        );
-    }
-    let prev = head.as_ref().cloned().unwrap_or_default();
+    let prev = match head.take() {
+        Some(link) => link,
+        None => conn
+            .prepare_cached("SELECT seq, hash FROM chain_head WHERE id = 1")?
+            .query_row([], |r| {
+                Ok(ChainLink {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            })
+            .optional()?
+            .unwrap_or(ChainLink {
+                seq: 0,
+                hash: chain::GENESIS.to_vec(),
+            }),
+    };
     let seq = prev.seq + 1;
     let hash = chain::link_hash(&prev.hash, seq, e);
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred, blind_pair,
          key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor, latency_ms,
-         prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(&e.id)
-    .bind(e.at_ms)
-    .bind(&e.key_id)
-    .bind(&e.appid)
-    .bind(&e.openid)
-    .bind(&e.masked_name)
-    .bind(&e.masked_cred_id)
-    .bind(&e.blind_cred)
-    .bind(&e.blind_pair)
-    .bind(e.key_version)
-    .bind(&e.purpose)
-    .bind(&e.outcome)
-    .bind(&e.error_code)
-    .bind(e.errcode)
-    .bind(e.verify_openid.join(";"))
-    .bind(&e.verify_real_name)
-    .bind(e.minor)
-    .bind(e.latency_ms)
-    .bind(&prev.hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
+         prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )?
+    .execute(params![
+        seq,
+        e.id,
+        e.at_ms,
+        e.key_id,
+        e.appid,
+        e.openid,
+        e.masked_name,
+        e.masked_cred_id,
+        e.blind_cred,
+        e.blind_pair,
+        e.key_version,
+        e.purpose,
+        e.outcome,
+        e.error_code,
+        e.errcode,
+        e.verify_openid.join(";"),
+        e.verify_real_name,
+        e.minor,
+        e.latency_ms,
+        prev.hash,
+        hash,
+    ])?;
     if opts.bind_identity {
-        sqlx::query(
+        conn.prepare_cached(
             "INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name, masked_cred_id,
-             blind_cred, blind_pair, key_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             blind_cred, blind_pair, key_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
              verified_at = excluded.verified_at, masked_name = excluded.masked_name,
              masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
              blind_pair = excluded.blind_pair, key_version = excluded.key_version",
-        )
-        .bind(&e.appid)
-        .bind(&e.openid)
-        .bind(&e.id)
-        .bind(e.at_ms)
-        .bind(&e.masked_name)
-        .bind(&e.masked_cred_id)
-        .bind(&e.blind_cred)
-        .bind(&e.blind_pair)
-        .bind(e.key_version)
-        .execute(&mut *conn)
-        .await?;
+        )?
+        .execute(params![
+            e.appid,
+            e.openid,
+            e.id,
+            e.at_ms,
+            e.masked_name,
+            e.masked_cred_id,
+            e.blind_cred,
+            e.blind_pair,
+            e.key_version,
+        ])?;
     }
     if let Some(a) = &opts.idempotent {
-        sqlx::query(
-            "UPDATE idempotency SET status = ?, body = ? WHERE key_id = ? AND idem_key = ?",
-        )
-        .bind(i64::from(a.status))
-        .bind(&a.body)
-        .bind(&a.key_id)
-        .bind(&a.idem_key)
-        .execute(&mut *conn)
-        .await?;
+        conn.prepare_cached(
+            "UPDATE idempotency SET status = ?1, body = ?2 WHERE key_id = ?3 AND idem_key = ?4",
+        )?
+        .execute(params![i64::from(a.status), a.body, a.key_id, a.idem_key])?;
     }
-    let link = ChainLink {
+    *head = Some(ChainLink {
         seq,
         hash: hash.clone(),
-    };
-    *head = Some(link);
+    });
     Ok(AuditRecord {
         seq,
         entry: e.clone(),

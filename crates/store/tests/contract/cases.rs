@@ -210,10 +210,10 @@ pub async fn identity_binds_latest_match(s: Arc<dyn Store>) {
 
 /// Change stored rows behind the store's back, as an attacker with database access would.
 async fn tamper(url: &str, sql: &[&str]) {
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
         for q in sql {
-            sqlx::query(q).execute(&pool).await.unwrap();
+            conn.execute(q, []).unwrap();
         }
     } else {
         let pool = sqlx::PgPool::connect(url).await.unwrap();

@@ -92,12 +92,9 @@ async fn sqlite_rejects_update_of_audit_rows() {
         .await
         .unwrap();
     s.append(cases::entry(1), Default::default()).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let err = sqlx::query("UPDATE audit SET outcome = 'match'")
-        .execute(&pool)
-        .await
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let err = conn
+        .execute("UPDATE audit SET outcome = 'match'", [])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
