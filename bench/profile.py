@@ -14,14 +14,14 @@ from collections import Counter
 # (bucket, thread-name pattern or None, symbol pattern or None): first match wins. Thread patterns search the
 # thread name; symbol patterns match from the start of a frame's symbol.
 BUCKETS = [
-    ("SQLite worker threads: SQL execution (sqlite3_*)", r"^sqlx-sqlite", r"sqlite3|walChecksum|pcache1|btree"),
-    ("SQLite worker threads: waiting for and answering commands", r"^sqlx-sqlite", None),
+    ("SQLite writer thread: SQL execution (sqlite3_*)", r"^wxrn-sqlite", r"sqlite3|walChecksum|pcache1|btree"),
+    ("SQLite writer thread: batching, hashing, answering", r"^wxrn-sqlite", None),
     ("auth: API-key lookup (SQLite read)", None, r"<gateway::auth::Caller as"),
-    ("policy: replay-guard read, rate limiter", None, r"gateway::routes::verify::policy"),
+    ("policy: replay-guard read, rate limiter", None, r"gateway::routes::verify::(refusal|rate_limits)"),
     ("WeChat call (reqwest, token provider, client connections)", None,
      r"<?(wechat|reqwest|hyper_util::client|hyper::client)::"),
     ("record: audit append (queue + wait) and response JSON", None, r"gateway::routes::verify::record"),
-    ("store writer task (group commit driver)", None, r"<?store::(sqlite|postgres)::writer"),
+    ("store: queueing writes, other reads", None, r"<?store::"),
     ("rest of the verification handler (parse, validate, blind index)", None, r"<?gateway::routes::verify::"),
     ("logging (tracing)", None, r"<?(tracing_subscriber|tracing_core)::"),
     ("HTTP server (hyper/axum around the handler)", None, r"<?(axum::serve|hyper::proto::h1)"),

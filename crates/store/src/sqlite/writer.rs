@@ -10,7 +10,11 @@ use crate::model::*;
 use crate::writes::{Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// A batch that takes longer than this (usually the disk's fsync) is logged: every write in it waited that long.
+const SLOW_BATCH: Duration = Duration::from_millis(100);
 
 pub(super) fn spawn(conn: Connection, rx: mpsc::Receiver<Write>) -> Result<()> {
     std::thread::Builder::new()
@@ -31,7 +35,17 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
             }
         }
         let writes: Vec<Write> = std::mem::take(&mut batch);
-        match apply_all(&mut conn, &writes) {
+        let started = Instant::now();
+        let result = apply_all(&mut conn, &writes);
+        let took = started.elapsed();
+        if took > SLOW_BATCH {
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                size = writes.len(),
+                "slow SQLite commit"
+            );
+        }
+        match result {
             Ok(done) => {
                 for (w, d) in writes.into_iter().zip(done) {
                     w.answer(Ok(d));
