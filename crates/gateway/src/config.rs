@@ -95,6 +95,11 @@ pub struct Limits {
     /// Unset: `upstream_timeout_ms` + 5000. Must exceed `upstream_timeout_ms`, or a verification could be cut
     /// off while WeChat is answering.
     pub request_timeout_ms: Option<u64>,
+    /// Requests being handled at once, over all connections. A connection with a request beyond this waits (its
+    /// bytes stay in the kernel) until one finishes: this bounds the memory held by requests in flight and by
+    /// connections to WeChat, whatever the number of clients. Idle kept-alive connections do not count and
+    /// hold no buffers.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +194,7 @@ impl Default for Config {
                 max_body_bytes: 16 * 1024,
                 header_timeout_ms: 30_000,
                 request_timeout_ms: None,
+                max_in_flight: 512,
             },
             policy: Policy {
                 require_guardian_consent: false,
@@ -281,6 +287,9 @@ impl Config {
         }
         if self.limits.header_timeout_ms < 100 {
             return bad("limits.header_timeout_ms must be at least 100".into());
+        }
+        if self.limits.max_in_flight == 0 {
+            return bad("limits.max_in_flight must be at least 1".into());
         }
         if let Some(t) = self.limits.request_timeout_ms
             && t <= self.upstream_timeout_ms
@@ -397,6 +406,7 @@ mod tests {
                 "request_timeout_ms",
             ),
             ("[limits]\nheader_timeout_ms = 0\n", "header_timeout_ms"),
+            ("[limits]\nmax_in_flight = 0\n", "max_in_flight"),
             ("[[apps]]\nappid = \"wx 1\"\nsecret_env = \"X\"\n", "appid"),
             ("[[apps]]\nappid = \"wx1\"\n", "secret_env"),
             (

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`startup`]: `Application::build(cfg)` / `run_until_stopped()`, and [`startup::Deps`] (clock, shared state).
+//! - [`serve`]: the HTTP/1.1 connection loop (header timeout, admission limit, idle connections without buffers).
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
@@ -20,6 +21,7 @@ pub mod maintenance;
 pub mod openapi;
 pub mod pii;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::pii::Pii;
 use crate::routes::router;
+use crate::serve::{ServeConfig, serve};
 use crate::state::{AppState, Inner};
 use crate::telemetry;
 use anyhow::Context;
@@ -110,72 +111,16 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let pruning = tokio::spawn(crate::maintenance::run(self.state.clone()));
-        let header_timeout = Duration::from_millis(self.state.cfg.limits.header_timeout_ms);
+        let limits = &self.state.cfg.limits;
+        let cfg = ServeConfig {
+            header_timeout: Duration::from_millis(limits.header_timeout_ms),
+            max_in_flight: limits.max_in_flight,
+        };
         let app = router(self.state);
-        let served = serve(self.listener, app, header_timeout, signal).await;
+        let served = serve(self.listener, app, cfg, signal).await;
         pruning.abort();
         served
     }
-}
-
-/// HTTP/1.1, one task per connection, with a header-read timeout, and graceful shutdown (stop accepting, let
-/// every connection finish its request, then return).
-///
-/// Not `axum::serve`: it gives hyper no timer, so hyper's header-read timeout is off and a client that connects
-/// and never finishes its headers holds the connection and its task forever. The request timeout
-/// (`routes::router`) only starts once the headers are in.
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    header_timeout: Duration,
-    signal: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let mut signal = std::pin::pin!(signal);
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = &mut signal => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            // Reap finished connections so the set does not grow over a long run.
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop_rx.clone();
-        conns.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let _ = stop_tx.send(());
-    while conns.join_next().await.is_some() {}
-    Ok(())
 }
 
 /// Everything but the socket: store, keys, one WeChat client per app.

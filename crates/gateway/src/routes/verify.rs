@@ -163,7 +163,16 @@ pub async fn create(
         Err(e) => return finish_early(e),
     };
     drop(req);
-    run(&st, checked, started).await
+    // From here a code may be spent and WeChat may answer: the rest runs in a task of its own, so that neither a
+    // client that goes away nor the request timeout can cut it off between WeChat's answer and its audit row.
+    match tokio::spawn(async move { run(&st, checked, started).await }).await {
+        Ok(response) => response,
+        Err(e) => {
+            // Not the panic's message: the catch-panic layer's rule (no payload in logs) holds here too.
+            tracing::error!(panicked = e.is_panic(), "verification task failed");
+            ApiError::Internal.into_response()
+        }
+    }
 }
 
 fn finish_early(e: ApiError) -> Response {

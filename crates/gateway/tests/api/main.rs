@@ -3,6 +3,7 @@
 mod admin;
 mod bad_input;
 mod canary;
+mod connections;
 mod errors;
 mod faults;
 mod helpers;

@@ -1,0 +1,201 @@
+//! The connection loop (`gateway::serve`), over raw TCP: kept-alive and pipelined requests on one connection,
+//! `Connection: close`, the `limits.max_in_flight` admission limit, and a verification that finishes and is
+//! audited when its client resets the connection mid-request.
+
+use crate::helpers::*;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: gateway\r\n{extra}\r\n")
+}
+
+/// One response as read off the wire.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Read exactly `n` responses (each with a Content-Length, as all of ours have).
+async fn read_responses(stream: &mut TcpStream, n: usize) -> Vec<Raw> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while out.len() < n {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("a Content-Length");
+            if buf.len() >= end + 4 + len {
+                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                out.push(Raw { status, head, body });
+                buf.drain(..end + 4 + len);
+                continue;
+            }
+        }
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut chunk))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(read > 0, "closed after {} responses: {out:?}", out.len());
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    assert!(buf.is_empty(), "more than {n} responses");
+    out
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_serves_one_request_after_another() {
+    let app = TestApp::spawn().await;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    for round in 0..5 {
+        conn.write_all(get("/healthz", "").as_bytes())
+            .await
+            .unwrap();
+        let r = read_responses(&mut conn, 1).await.remove(0);
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        assert!(
+            !r.head.contains("connection: close"),
+            "round {round}: {r:?}"
+        );
+    }
+    // Between exchanges the connection goes back to the idle wait; a request on it after a pause is served too.
+    tokio::task::yield_now().await;
+    conn.write_all(get("/healthz", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let app = TestApp::spawn().await;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    let three = [
+        get("/healthz", ""),
+        get("/v1/no-such-thing", ""),
+        get("/openapi.json", ""),
+    ]
+    .concat();
+    conn.write_all(three.as_bytes()).await.unwrap();
+    let answers = read_responses(&mut conn, 3).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 404, 200], "{answers:?}");
+    assert!(answers[2].body.contains("\"openapi\""), "{answers:?}");
+}
+
+#[tokio::test]
+async fn connection_close_is_honoured() {
+    let app = TestApp::spawn().await;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    conn.write_all(get("/healthz", "Connection: close\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+    let mut rest = [0u8; 16];
+    let read = tokio::time::timeout(PATIENCE, conn.read(&mut rest))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(read, 0, "the server closes after Connection: close");
+}
+
+/// Wait (without sleeping for a fixed time) until the sandbox has received `n` check calls.
+async fn until_checks(app: &TestApp, n: u64) -> Instant {
+    let started = Instant::now();
+    while app.checks() < n {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the check never reached WeChat"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Instant::now()
+}
+
+#[tokio::test]
+async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
+    let held = Duration::from_millis(400);
+    let app = TestApp::builder()
+        .config(|c| c.limits.max_in_flight = 1)
+        .spawn()
+        .await;
+    app.fault(Fault::delay(CHECK, held));
+    let body = app.body_for(0);
+    let first = {
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url("/v1/verifications"),
+            app.key.clone(),
+        );
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        })
+    };
+    // The verification is inside WeChat, holding the one permit, for about `held` from here.
+    let inside = until_checks(&app, 1).await;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    conn.write_all(get("/healthz", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+    let waited = inside.elapsed();
+    // Unlimited, /healthz answers in about a millisecond; here it waited for the verification's permit.
+    assert!(
+        waited >= held - Duration::from_millis(100),
+        "answered after {waited:?}, while a verification held the only permit"
+    );
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_audit_trail() {
+    let app = TestApp::spawn().await;
+    app.fault(Fault::delay(CHECK, Duration::from_millis(300)));
+    let body = serde_json::to_string(&app.body_for(0)).unwrap();
+    let request = format!(
+        "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.key,
+        body.len()
+    );
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    until_checks(&app, 1).await;
+    // A reset, not a polite close: the client is gone while WeChat is answering.
+    #[allow(deprecated)]
+    conn.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(conn);
+
+    let started = Instant::now();
+    let rows = loop {
+        let rows = app.state.store.recent(10).await.unwrap();
+        if !rows.is_empty() {
+            break rows;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no audit row for the verification"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].entry.outcome.as_deref(), Some("match"), "{rows:?}");
+    assert_eq!(app.checks(), 1);
+}
