@@ -95,10 +95,9 @@ pub struct Limits {
     /// Unset: `upstream_timeout_ms` + 5000. Must exceed `upstream_timeout_ms`, or a verification could be cut
     /// off while WeChat is answering.
     pub request_timeout_ms: Option<u64>,
-    /// Requests being handled at once, over all connections. A connection with a request beyond this waits (its
-    /// bytes stay in the kernel) until one finishes: this bounds the memory held by requests in flight and by
-    /// connections to WeChat, whatever the number of clients. Idle kept-alive connections do not count and
-    /// hold no buffers.
+    /// Requests being handled at once, over all connections. A request beyond this waits until one finishes:
+    /// this bounds the work in progress and the connections to WeChat, whatever the number of clients. Idle
+    /// kept-alive connections do not count.
     pub max_in_flight: usize,
 }
 

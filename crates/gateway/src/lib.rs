@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`startup`]: `Application::build(cfg)` / `run_until_stopped()`, and [`startup::Deps`] (clock, shared state).
-//! - [`serve`]: the HTTP/1.1 connection loop (header timeout, admission limit, idle connections without buffers).
+//! - [`serve`]: the HTTP/1.1 connection loop (header timeout, `max_in_flight` admission, half-close).
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.

@@ -199,3 +199,31 @@ async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_aud
     assert_eq!(rows[0].entry.outcome.as_deref(), Some("match"), "{rows:?}");
     assert_eq!(app.checks(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request() {
+    let app = TestApp::spawn().await;
+    let mut clients = Vec::new();
+    for _ in 0..32 {
+        let url = app.url("/healthz");
+        clients.push(tokio::spawn(async move {
+            let mut conn = TcpStream::connect(url.trim_start_matches("http://").trim_end_matches("/healthz"))
+                .await
+                .unwrap();
+            let body = r#"{"openid":"o"}"#;
+            let post = format!(
+                "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            for i in 0..200 {
+                let (req, want) = if i % 2 == 0 { (get("/healthz", ""), 200) } else { (post.clone(), 401) };
+                conn.write_all(req.as_bytes()).await.unwrap();
+                let r = read_responses(&mut conn, 1).await.remove(0);
+                assert_eq!(r.status, want, "{r:?}");
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+}

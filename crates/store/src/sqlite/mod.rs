@@ -30,8 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Read connections kept open between uses; more are opened when more are needed at once.
-const IDLE_READERS: usize = 4;
+/// Connections for reads and maintenance, opened when first needed and kept: at most this many statements run
+/// at once outside the writer, and the rest wait their turn (opening a connection per read instead, under
+/// load, costs more than the read).
+const READERS: usize = 4;
 /// How long a statement waits for a lock held by another connection (a maintenance write, another process).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,6 +48,8 @@ pub struct SqliteStore {
 struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// One permit per connection: held while a closure runs on the blocking pool.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pool {
@@ -57,12 +61,12 @@ impl Pool {
             None => connect(&self.path)?,
         };
         let out = f(&mut conn);
-        // A connection that failed may be in any state; let it go.
+        // A connection that failed may be in any state; let it go (the next use opens a new one).
         if out.is_ok() {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_READERS {
-                idle.push(conn);
-            }
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
         }
         out
     }
@@ -112,6 +116,7 @@ impl SqliteStore {
             pool: Arc::new(Pool {
                 path,
                 idle: Mutex::new(vec![first]),
+                turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             writer: tx,
         })
@@ -127,9 +132,17 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with(f))
+        let turn = Arc::clone(&self.pool.turns)
+            .acquire_owned()
             .await
-            .map_err(|e| Error::Unavailable(format!("database task: {e}")))?
+            .map_err(|_| Error::WriterGone)?;
+        tokio::task::spawn_blocking(move || {
+            let out = pool.with(f);
+            drop(turn);
+            out
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("database task: {e}")))?
     }
 }
 
