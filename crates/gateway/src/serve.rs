@@ -13,10 +13,13 @@
 //! - A verification is never cut short because its client went away: half-closed connections are allowed, and
 //!   the pipeline runs in a task of its own (`routes::verify`).
 //!
-//! Tried and reverted: handing each kept-alive connection back from hyper after every response, so that idle
-//! connections hold no buffers (it brought the 10,000-connection benchmark's peak RSS from 295 MB to 63 MB), lost
-//! about 0.2 % of requests in a closed-loop benchmark to connections the client saw break; BENCHMARKS.md has the
-//! figures.
+//! Tried and reverted: handing each kept-alive connection back from hyper after every response
+//! (`graceful_shutdown` + `poll_without_shutdown` + `into_parts`, replaying any bytes read ahead), so that idle
+//! connections hold no buffers. It brought the 10,000-connection benchmark's peak RSS from 295 MB to 63-67 MB,
+//! but: a fast client's next request can already be in the router when the previous response is out, and
+//! hyper then answers it with `Connection: close` (about 0.2 % of requests failed in the closed-loop benchmark);
+//! with that guarded, the sustained 10,000-connection run showed multi-second stalls that were not explained
+//! in the time we had. BENCHMARKS.md has the figures.
 
 use axum::body::Body;
 use hyper::Request;

@@ -227,3 +227,49 @@ async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request() {
         c.await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifications_on_kept_alive_connections_in_a_closed_loop_all_succeed() {
+    let app = std::sync::Arc::new(
+        TestApp::builder()
+            .config(|c| {
+                c.limits.per_openid_per_day = 0;
+                c.limits.per_key_per_second = 0;
+            })
+            .spawn()
+            .await,
+    );
+    let mut clients = Vec::new();
+    for c in 0..16 {
+        let app = app.clone();
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut bad = Vec::new();
+            for i in 0..40 {
+                let body = app.body_for((c * 40 + i) % 4);
+                let r = http
+                    .post(app.url("/v1/verifications"))
+                    .bearer_auth(&app.key)
+                    .json(&body)
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {}
+                    Ok(r) => bad.push(format!("status {}", r.status())),
+                    Err(e) => bad.push(format!("{e:?}")),
+                }
+            }
+            bad
+        }));
+    }
+    let mut bad = Vec::new();
+    for c in clients {
+        bad.extend(c.await.unwrap());
+    }
+    assert!(
+        bad.is_empty(),
+        "{} failed: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(3)]
+    );
+}
