@@ -240,8 +240,10 @@ impl Store for SqliteStore {
 
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool> {
         self.inline(|c| {
-            Ok(c.prepare_cached("SELECT 1 FROM used_codes WHERE code_hash = ?1")?
-                .exists([code_hash])?)
+            Ok(
+                c.prepare_cached("SELECT 1 FROM used_codes WHERE code_hash = ?1")?
+                    .exists([code_hash])?,
+            )
         })
     }
 
