@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 pub enum ApiError {
     InvalidRequest(String),
     PayloadTooLarge,
+    /// The request (its body upload included) was not complete within `limits.request_timeout_ms`.
+    RequestTimeout,
     InvalidCredId {
         reason: &'static str,
         message: String,
@@ -81,6 +83,7 @@ impl ApiError {
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             InvalidCredId { .. }
             | InvalidRealName { .. }
             | InvalidOpenid
@@ -109,6 +112,7 @@ impl ApiError {
         match self {
             InvalidRequest(_) => "invalid_request",
             PayloadTooLarge => "payload_too_large",
+            RequestTimeout => "request_timeout",
             InvalidCredId { .. } => "invalid_cred_id",
             InvalidRealName { .. } => "invalid_real_name",
             InvalidOpenid | UpstreamUnknownOpenid => "invalid_openid",
@@ -137,6 +141,7 @@ impl ApiError {
         match self {
             InvalidRequest(m) => m.clone(),
             PayloadTooLarge => "the request body is larger than this gateway accepts".into(),
+            RequestTimeout => "the request was not completed in time; send it again".into(),
             InvalidCredId { message, .. } | InvalidRealName { message, .. } => message.clone(),
             InvalidOpenid => "openid must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'".into(),
             UpstreamUnknownOpenid => "WeChat does not know this openid under this appid".into(),

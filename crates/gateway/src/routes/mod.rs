@@ -6,6 +6,7 @@ pub(crate) mod identities;
 mod limits;
 pub(crate) mod verify;
 
+use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::telemetry;
@@ -13,7 +14,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 pub use verify::{VerificationView, VerifyRequest};
@@ -42,9 +42,14 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
+        .layer(axum::middleware::from_fn(
+            move |req, next: axum::middleware::Next| async move {
+                // A verification past validation runs in its own task and still reaches its audit row.
+                match tokio::time::timeout(request_timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => axum::response::IntoResponse::into_response(ApiError::RequestTimeout),
+                }
+            },
         ))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {

@@ -265,7 +265,10 @@ async fn slow_clients_are_cut_off() {
     ] {
         let (raw, closed) = raw_exchange(&app.addr, request, trickle, patience).await;
         let closed = closed.unwrap_or_else(|| panic!("{what}: still open after {patience:?}"));
-        assert_eq!(first_response(&raw).0, 408, "{what}: {raw}");
+        let (status, body) = first_response(&raw);
+        assert_eq!(status, 408, "{what}: {raw}");
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}: {raw}"));
+        assert_eq!(error_code(&body), "request_timeout", "{what}: {raw}");
         assert!(closed >= request_timeout, "{what}: closed after {closed:?}");
     }
 
