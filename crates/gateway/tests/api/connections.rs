@@ -125,28 +125,16 @@ async fn until_checks(app: &TestApp, n: u64) -> Instant {
 #[tokio::test]
 async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
     let held = Duration::from_millis(400);
-    let app = TestApp::builder()
-        .config(|c| c.limits.max_in_flight = 1)
-        .spawn()
-        .await;
+    let app = std::sync::Arc::new(
+        TestApp::builder()
+            .config(|c| c.limits.max_in_flight = 1)
+            .spawn()
+            .await,
+    );
     app.fault(Fault::delay(CHECK, held));
-    let body = app.body_for(0);
     let first = {
-        let (http, url, key) = (
-            app.http.clone(),
-            app.url("/v1/verifications"),
-            app.key.clone(),
-        );
-        tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            resp.status().as_u16()
-        })
+        let app = app.clone();
+        tokio::spawn(async move { app.verify(&app.body_for(0)).await.0 })
     };
     // The verification is inside WeChat, holding the one permit, for about `held` from here.
     let inside = until_checks(&app, 1).await;
@@ -205,11 +193,9 @@ async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request() {
     let app = TestApp::spawn().await;
     let mut clients = Vec::new();
     for _ in 0..32 {
-        let url = app.url("/healthz");
+        let addr = app.addr.clone();
         clients.push(tokio::spawn(async move {
-            let mut conn = TcpStream::connect(url.trim_start_matches("http://").trim_end_matches("/healthz"))
-                .await
-                .unwrap();
+            let mut conn = TcpStream::connect(addr).await.unwrap();
             let body = r#"{"openid":"o"}"#;
             let post = format!(
                 "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
