@@ -259,3 +259,122 @@ async fn verifications_on_kept_alive_connections_in_a_closed_loop_all_succeed() 
         &bad[..bad.len().min(3)]
     );
 }
+
+/// A request on a connection that has stopped sending: the socket must be closed by the server, with nothing
+/// more written, within `PATIENCE`.
+async fn closed_by_server(conn: &mut TcpStream) -> bool {
+    let mut rest = [0u8; 64];
+    matches!(
+        tokio::time::timeout(PATIENCE, conn.read(&mut rest)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_closes_the_connection() {
+    let app = TestApp::spawn().await;
+    // A body too large to drain is refused at once, unread: hyper would otherwise be left mid-body.
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n\
+          Content-Length: 2000000\r\n\r\n{\"openid\"",
+    )
+    .await
+    .unwrap();
+    let r = read_responses(&mut conn, 1).await.remove(0);
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(r.head.contains("connection: close"), "{r:?}");
+    assert!(closed_by_server(&mut conn).await);
+
+    // With the whole body sent and read, a refusal keeps the connection.
+    let body = r#"{"openid":"o","code":"c"}"#;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    let post = format!(
+        "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for round in 0..3 {
+        conn.write_all(post.as_bytes()).await.unwrap();
+        let r = read_responses(&mut conn, 1).await.remove(0);
+        assert_eq!(r.status, 401, "round {round}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_holds_no_permit() {
+    let app = TestApp::builder()
+        .config(|c| c.limits.max_in_flight = 1)
+        .spawn()
+        .await;
+    let mut first = TcpStream::connect(&app.addr).await.unwrap();
+    first
+        .write_all(get("/healthz", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut first, 1).await[0].status, 200);
+    // `first` stays open and idle. The one permit is free again: other connections are served at once ...
+    for _ in 0..3 {
+        let mut other = TcpStream::connect(&app.addr).await.unwrap();
+        other
+            .write_all(get("/healthz", "").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(read_responses(&mut other, 1).await[0].status, 200);
+    }
+    // ... and the idle connection is still good for its next request.
+    first
+        .write_all(get("/openapi.json", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut first, 1).await[0].status, 200);
+}
+
+#[tokio::test]
+async fn a_client_dribbling_its_headers_holds_no_permit() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.limits.max_in_flight = 1;
+            c.limits.header_timeout_ms = 5_000;
+        })
+        .spawn()
+        .await;
+    let mut slow = TcpStream::connect(&app.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: gat")
+        .await
+        .unwrap();
+    // The slow head is not complete, so it waits without a permit and others are served.
+    let started = Instant::now();
+    let mut other = TcpStream::connect(&app.addr).await.unwrap();
+    other
+        .write_all(get("/healthz", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut other, 1).await[0].status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?} behind a slow client",
+        started.elapsed()
+    );
+    // Once its head is complete, the slow client is served too.
+    slow.write_all(b"eway\r\n\r\n").await.unwrap();
+    assert_eq!(read_responses(&mut slow, 1).await[0].status, 200);
+}
+
+#[tokio::test]
+async fn a_request_split_across_rounds_is_served_whole() {
+    let app = TestApp::spawn().await;
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    // The first request and the start of the second arrive together: hyper reads the second's first bytes
+    // ahead, and they must reach the next round.
+    let second = get("/openapi.json", "");
+    let (start, end) = second.split_at(10);
+    conn.write_all([get("/healthz", ""), start.to_owned()].concat().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+    conn.write_all(end.as_bytes()).await.unwrap();
+    let r = read_responses(&mut conn, 1).await.remove(0);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("\"openapi\""), "{r:?}");
+}
