@@ -138,6 +138,7 @@ gw_config() { # file port data_dir upstream appid token_kind [database_url] [red
     echo '[limits]'
     echo 'per_openid_per_day = 0'
     echo 'per_key_per_second = 0'
+    [[ -n ${BENCH_MAX_IN_FLIGHT:-} ]] && echo "max_in_flight = $BENCH_MAX_IN_FLIGHT"
     echo '[[apps]]'
     echo "appid = \"$5\""
     echo 'secret_env = "WXRN_SECRET_BENCH"'
