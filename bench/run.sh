@@ -8,7 +8,8 @@
 #
 # Knobs (environment): BENCH_DURATION (seconds per measurement, default 10), BENCH_PG (PostgreSQL URL, trust auth,
 # default postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_PROFILE=1
-# (perf-record the gateway during its throughput run, if perf works here), BENCH_KEEP=1 (keep bench/.work).
+# (perf-record the gateway during its throughput run, if perf works here), BENCH_KEEP=1 (keep bench/.work),
+# BENCH_MAX_IN_FLIGHT (the gateways' limits.max_in_flight; default: the product's).
 #
 # It installs what it lacks (nginx from apt), builds --release (the binary and bench/loadgen), starts its own
 # sandboxes, gateways and nginx on 127.0.0.1:181xx, and stops exactly those processes when it ends.
