@@ -95,9 +95,11 @@ pub struct Limits {
     /// Unset: `upstream_timeout_ms` + 5000. Must exceed `upstream_timeout_ms`, or a verification could be cut
     /// off while WeChat is answering.
     pub request_timeout_ms: Option<u64>,
-    /// Requests being handled at once, over all connections. A request beyond this waits until one finishes:
-    /// this bounds the work in progress and the connections to WeChat, whatever the number of clients. Idle
-    /// kept-alive connections do not count.
+    /// Requests being handled at once, over all connections: a connection holds a permit from the moment a
+    /// complete request head has arrived until its answer is flushed. A request beyond this waits, its bytes in
+    /// the kernel's socket buffer, until one finishes: this bounds the work in progress, the memory it uses and
+    /// the connections to WeChat, whatever the number of clients. Idle kept-alive connections, and clients still
+    /// sending their headers, do not count.
     pub max_in_flight: usize,
 }
 

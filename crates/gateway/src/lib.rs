@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`startup`]: `Application::build(cfg)` / `run_until_stopped()`, and [`startup::Deps`] (clock, shared state).
-//! - [`serve`]: the HTTP/1.1 connection loop (header timeout, `max_in_flight` admission, half-close).
+//! - [`serve`]: the HTTP/1.1 connection loop (wait for a complete head, `max_in_flight` admission, hyper per
+//!   request round, idle connections taken back from hyper, half-close).
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
