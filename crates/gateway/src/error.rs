@@ -50,6 +50,9 @@ pub enum ApiError {
     },
     /// No access token could be had (WeChat's token endpoint failing): nothing was sent, the code is unused.
     UpstreamNoToken,
+    /// The connection to WeChat failed before the request was sent: the reservation is released, the code is
+    /// unused.
+    UpstreamNotReached,
     UpstreamRejected {
         errcode: i64,
     },
@@ -102,6 +105,7 @@ impl ApiError {
             | UpstreamUnavailable
             | UpstreamPaused { .. }
             | UpstreamNoToken
+            | UpstreamNotReached
             | DependencyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -129,7 +133,9 @@ impl ApiError {
             RateLimited { .. } => "rate_limited",
             UpstreamPermissionDenied => "upstream_permission_denied",
             UpstreamQuotaExhausted => "upstream_quota_exhausted",
-            UpstreamUnavailable | UpstreamPaused { .. } | UpstreamNoToken => "upstream_unavailable",
+            UpstreamUnavailable | UpstreamPaused { .. } | UpstreamNoToken | UpstreamNotReached => {
+                "upstream_unavailable"
+            }
             UpstreamRejected { .. } => "upstream_rejected",
             DependencyUnavailable => "dependency_unavailable",
             Internal => "internal",
@@ -164,6 +170,7 @@ impl ApiError {
             UpstreamUnavailable => "WeChat did not answer usefully; the code may be spent, ask the user to consent again".into(),
             UpstreamPaused { .. } => "WeChat has been failing, so this gateway is not calling it for now; the code was not used: retry with it after the time in Retry-After".into(),
             UpstreamNoToken => "no access token could be obtained from WeChat, so nothing was sent; the code was not used: retry with it shortly".into(),
+            UpstreamNotReached => "WeChat could not be reached, so nothing was sent; the code was not used: retry with it shortly".into(),
             UpstreamRejected { .. } => "WeChat rejected the call".into(),
             DependencyUnavailable => "a backing service is unavailable; retry later".into(),
             Internal => "internal error".into(),

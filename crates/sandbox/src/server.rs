@@ -26,8 +26,16 @@ impl Sandbox {
         listener: TcpListener,
         cfg: SandboxConfig,
     ) -> std::io::Result<SandboxHandle> {
+        Self::resume(listener, SandboxState::new(cfg)).await
+    }
+
+    /// Serve an existing sandbox's state (apps, users, codes, tokens, counters) on `listener`: the same WeChat
+    /// back after an outage, for tests of what happens once it returns.
+    pub async fn resume(
+        listener: TcpListener,
+        state: SandboxState,
+    ) -> std::io::Result<SandboxHandle> {
         let addr = listener.local_addr()?;
-        let state = SandboxState::new(cfg);
         let app = crate::router(state.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, app, stop_rx));

@@ -46,6 +46,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool>;
     /// Atomically reserve a code; false when it was already reserved. Durable before it returns.
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool>;
+    /// Forget a reservation: only for a code that provably never reached WeChat, so that it can be sent again.
+    /// Durable before it returns.
+    async fn release_code(&self, code_hash: &[u8]) -> Result<()>;
 
     /// Start an idempotent request, or find the answer of an earlier one with the same key.
     async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin>;

@@ -15,6 +15,10 @@ pub(crate) enum Write {
         at_ms: i64,
         reply: oneshot::Sender<Result<bool>>,
     },
+    ReleaseCode {
+        code_hash: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
     IdemBegin {
         begin: IdemBeginRequest,
         reply: oneshot::Sender<Result<IdemBegin>>,
@@ -56,7 +60,7 @@ impl Write {
                     _ => Err(Error::Corrupt("idempotency answer".into())),
                 }));
             }
-            Write::IdemAbort { reply, .. } => {
+            Write::IdemAbort { reply, .. } | Write::ReleaseCode { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
             Write::Append { reply, .. } => {

@@ -3,7 +3,8 @@
 //! Order matters, and is the product's promise: parse -> authenticate -> validate -> idempotency -> policy
 //! (guardian consent, replay guard, circuit breaker, rate limits) -> token -> reserve the code -> one WeChat
 //! call -> record -> respond.
-//! Nothing before "reserve the code" reaches WeChat or spends quota; from that point the code counts as spent.
+//! Nothing before "reserve the code" reaches WeChat or spends quota; from that point the code counts as spent,
+//! unless the call provably never left (the connection failed before sending), when the reservation is released.
 
 use crate::auth::Caller;
 use crate::body;
@@ -420,7 +421,16 @@ async fn pipeline(st: &AppState, c: &Checked, started: Instant) -> Result<Reache
             Err(err)
         }
     };
-    record(st, c, entry, outcome, started).await
+    let not_sent = matches!(outcome, Err(ApiError::UpstreamNotReached));
+    let reached = record(st, c, entry, outcome, started).await;
+    if not_sent {
+        // The request provably never left: give the code back, so that the user's retry is not refused as a
+        // replay. The audit row stays (the attempt happened); the answer says the code is unused.
+        if let Err(e) = st.store.release_code(&code_hash).await {
+            tracing::error!(error = %e, appid = %c.appid, "could not release an unsent code; it stays reserved");
+        }
+    }
+    reached
 }
 
 /// The policy checks that no retry can pass: guardian consent, the replay guard. `Ok(Some(_))` is a refusal to
@@ -491,6 +501,8 @@ fn upstream_error(e: &wechat::Error) -> ApiError {
         },
         // The shared token store (Redis) failed: not WeChat's fault.
         wechat::Error::Store(_) => ApiError::DependencyUnavailable,
+        // The connection failed before anything was sent: the pipeline releases the code.
+        wechat::Error::NotSent(_) => ApiError::UpstreamNotReached,
         // Nothing was sent and the code is untouched: say when to retry with it.
         wechat::Error::CircuitOpen { retry_after } => ApiError::UpstreamPaused {
             retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
@@ -524,12 +536,14 @@ async fn record(
             Some(e.clone()),
         ),
     };
-    // Refusals before the code was reserved are not worth replaying: a retry may succeed.
+    // Refusals before the code was reserved, and a call that provably never left, are not worth replaying: a retry
+    // may succeed.
     let spent = !matches!(
         outcome,
         Err(ApiError::RateLimited { .. }
             | ApiError::CodeAlreadyUsed
-            | ApiError::GuardianConsentRequired)
+            | ApiError::GuardianConsentRequired
+            | ApiError::UpstreamNotReached)
     );
     let idempotent = match (&c.idem_key, spent) {
         (Some(k), true) => Some(IdemAnswer {

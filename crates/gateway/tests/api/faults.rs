@@ -204,6 +204,7 @@ async fn run(row: &str) {
     let rows_before = audit_rows(&app).await.len();
     // The sandbox whose counters tell what reached WeChat (it outlives its server when killed).
     let mut wechat = app.sandbox.state().clone();
+    let mut killed = None;
     if let Scenario::Restarted = scenario {
         let (addr, _) = kill_sandbox(&mut app).await;
         restart_sandbox(&mut app, addr).await.shutdown().await;
@@ -217,7 +218,7 @@ async fn run(row: &str) {
     match &scenario {
         Scenario::Check(f) => app.fault(f.clone()),
         Scenario::Refused => {
-            kill_sandbox(&mut app).await;
+            killed = Some(kill_sandbox(&mut app).await);
         }
         Scenario::Restarted => {}
         Scenario::TokenDownCached => {
@@ -237,6 +238,12 @@ async fn run(row: &str) {
             upstream_requests(&app, "not_sent") > not_sent_before,
             "the client classified the failure as not sent"
         );
+        let message = reply.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("code was not used"), "{}", reply.1);
+        // The same WeChat, with the same codes, is back on its port for "same code again".
+        let (addr, state) = killed.take().expect("the killed sandbox");
+        let listener = TcpListener::bind(addr).await.unwrap();
+        app.sandbox = Sandbox::resume(listener, state).await.unwrap();
     }
     if let Scenario::TokenDownNoToken = scenario {
         // WeChat's token endpoint is back for "same code again".

@@ -160,6 +160,12 @@ impl Store for PgStore {
         .await
     }
 
+    async fn release_code(&self, code_hash: &[u8]) -> Result<()> {
+        let code_hash = code_hash.to_vec();
+        self.send(|reply| Write::ReleaseCode { code_hash, reply })
+            .await
+    }
+
     async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
         let begin = begin.clone();
         self.send(|reply| Write::IdemBegin { begin, reply }).await

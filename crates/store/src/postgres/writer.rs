@@ -178,6 +178,13 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
                 .await?;
             Ok(Done::Bool(done.rows_affected() == 1))
         }
+        Write::ReleaseCode { code_hash, .. } => {
+            sqlx::query("DELETE FROM used_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Done::Unit)
+        }
         Write::IdemBegin { begin, .. } => idem_begin(conn, begin).await.map(Done::Idem),
         Write::IdemAbort {
             key_id, idem_key, ..

@@ -97,6 +97,11 @@ fn apply(conn: &Connection, w: &Write, head: &mut Option<ChainLink>) -> Result<D
                 .execute(params![code_hash, appid, at_ms])?;
             Ok(Done::Bool(n == 1))
         }
+        Write::ReleaseCode { code_hash, .. } => {
+            conn.prepare_cached("DELETE FROM used_codes WHERE code_hash = ?1")?
+                .execute([code_hash])?;
+            Ok(Done::Unit)
+        }
         Write::IdemBegin { begin, .. } => idem_begin(conn, begin).map(Done::Idem),
         Write::IdemAbort {
             key_id, idem_key, ..

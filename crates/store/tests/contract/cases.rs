@@ -73,6 +73,21 @@ pub async fn code_reserved_once_even_when_racing(s: Arc<dyn Store>) {
     assert!(s.reserve_code(b"c2", "wxapp", 1).await.unwrap());
 }
 
+pub async fn a_released_code_can_be_reserved_again(s: Arc<dyn Store>) {
+    assert!(s.reserve_code(b"r1", "wxapp", 1).await.unwrap());
+    assert!(s.reserve_code(b"r2", "wxapp", 1).await.unwrap());
+    s.release_code(b"r1").await.unwrap();
+    assert!(!s.code_seen(b"r1").await.unwrap());
+    assert!(
+        s.code_seen(b"r2").await.unwrap(),
+        "only the released code is forgotten"
+    );
+    assert!(s.reserve_code(b"r1", "wxapp", 2).await.unwrap());
+    assert!(!s.reserve_code(b"r1", "wxapp", 3).await.unwrap());
+    // Releasing a code that was never reserved is harmless.
+    s.release_code(b"never").await.unwrap();
+}
+
 pub async fn idempotency_states(s: Arc<dyn Store>) {
     let req = |fp: &[u8], now| IdemBeginRequest {
         key_id: "k1".into(),

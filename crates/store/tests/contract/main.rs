@@ -50,6 +50,7 @@ macro_rules! all_backends {
             backend_tests!($backend:
                 api_keys_round_trip_and_revoke,
                 code_reserved_once_even_when_racing,
+                a_released_code_can_be_reserved_again,
                 idempotency_states,
                 append_chains_and_verifies,
                 identity_binds_latest_match,
