@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::verify::create,
         crate::routes::verify::fetch,
         crate::routes::identities::latest,
+        crate::routes::identities::erase,
         crate::routes::identities::matches,
         crate::routes::health::healthz,
         crate::routes::health::readyz,

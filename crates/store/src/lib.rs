@@ -61,6 +61,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>>;
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>>;
+    /// Forget a user's identity binding (the user's erasure request); false when there was none. Durable before it
+    /// returns. Audit rows are kept (masked values and blind indexes only) until the audit retention purges them.
+    async fn delete_identity(&self, appid: &str, openid: &str) -> Result<bool>;
 
     /// Audit rows in chain order with `seq > after_seq` (and `at >= since_ms` when given), at most `limit`.
     async fn audit_page(

@@ -19,6 +19,11 @@ pub(crate) enum Write {
         code_hash: Vec<u8>,
         reply: oneshot::Sender<Result<()>>,
     },
+    DeleteIdentity {
+        appid: String,
+        openid: String,
+        reply: oneshot::Sender<Result<bool>>,
+    },
     IdemBegin {
         begin: IdemBeginRequest,
         reply: oneshot::Sender<Result<IdemBegin>>,
@@ -51,7 +56,7 @@ impl Write {
     pub(crate) fn answer(self, result: Result<Done>) {
         // A caller that gave up has dropped its receiver; nothing to do then.
         match self {
-            Write::ReserveCode { reply, .. } => {
+            Write::ReserveCode { reply, .. } | Write::DeleteIdentity { reply, .. } => {
                 let _ = reply.send(result.map(|d| matches!(d, Done::Bool(true))));
             }
             Write::IdemBegin { reply, .. } => {

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use identity::{CredId, RealName};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -52,6 +53,34 @@ pub async fn latest(
         masked_cred_id: found.masked_cred_id,
         verification_id: found.verification_id,
     }))
+}
+
+/// Forget a user's verified identity: the user's request to erase their data (PIPL art. 47), or the end of the
+/// purpose it was kept for. Afterwards the user counts as unverified (`GET` 404, `match` false) until a new
+/// verification. The audit rows stay, holding masked values and keyed blind indexes only, until the audit
+/// retention (`retention.audit_days`) purges them: they are the record that each check was made.
+#[utoipa::path(delete, path = "/v1/identities/{appid}/{openid}", tag = "identities",
+    params(("appid" = String, Path), ("openid" = String, Path)),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "the identity is forgotten"),
+        (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
+        (status = 404, description = "not_found: no identity is kept for this user", body = crate::error::ErrorBody),
+    ))]
+pub async fn erase(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((appid, openid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if !caller.may_use(&appid) {
+        return Err(ApiError::ForbiddenApp);
+    }
+    if !st.store.delete_identity(&appid, &openid).await? {
+        return Err(ApiError::NotFound);
+    }
+    metrics::counter!("wxrn_identity_erasures_total").increment(1);
+    tracing::info!(appid = %appid, openid = %openid, key_id = %caller.key_id, "identity erased");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

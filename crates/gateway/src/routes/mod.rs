@@ -26,7 +26,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/verifications", post(verify::create))
         .route("/v1/verifications/{id}", get(verify::fetch))
-        .route("/v1/identities/{appid}/{openid}", get(identities::latest))
+        .route(
+            "/v1/identities/{appid}/{openid}",
+            get(identities::latest).delete(identities::erase),
+        )
         .route("/v1/identities/match", post(identities::matches))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

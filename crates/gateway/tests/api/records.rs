@@ -100,6 +100,63 @@ async fn identities_record_the_latest_match_and_match_by_blind_index() {
 }
 
 #[tokio::test]
+async fn an_erased_identity_is_forgotten_until_the_next_verification() {
+    let app = TestApp::spawn().await;
+    let u = &USERS[0];
+    let path = format!("/v1/identities/{APPID}/{}", u.openid);
+    let delete = |path: String, key: String| {
+        let req = app.http.delete(app.url(&path)).bearer_auth(key);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or(serde_json::Value::String(text)),
+            )
+        }
+    };
+    let (s, body) = delete(path.clone(), app.key.clone()).await;
+    assert_eq!(
+        (s, error_code(&body)),
+        (404, "not_found"),
+        "nothing to erase yet"
+    );
+
+    let (_, v, _) = app.verify(&app.body_for(0)).await;
+    let (s, _) = app.get(&path).await;
+    assert_eq!(s, 200);
+    // A key for another app may not erase it.
+    let (_, other) = app.key_for(&[NO_PERMISSION_APPID]).await;
+    let (s, body) = delete(path.clone(), other).await;
+    assert_eq!((s, error_code(&body)), (403, "forbidden_app"));
+    assert_eq!(app.get(&path).await.0, 200);
+
+    let (s, body) = delete(path.clone(), app.key.clone()).await;
+    assert_eq!((s, &body), (204, &serde_json::Value::String(String::new())));
+    let (s, body) = app.get(&path).await;
+    assert_eq!((s, error_code(&body)), (404, "not_found"));
+    let m = json!({"appid": APPID, "openid": u.openid, "real_name": u.submit_name, "cred_id": u.submit_cred_id});
+    let (_, r) = app.post("/v1/identities/match", &m).await;
+    assert_eq!(r, json!({"matches": false, "verified_at": null}));
+    // The verification itself stays in the audit trail, and the chain still verifies.
+    let (s, _) = app
+        .get(&format!("/v1/verifications/{}", v["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 200);
+    assert!(app.state.store.chain_state().await.is_ok());
+    let (s, _) = delete(path.clone(), app.key.clone()).await;
+    assert_eq!(s, 404, "erased once");
+
+    // A new verification (new consent) binds the identity again.
+    let (s, v2, _) = app.verify(&app.body_for(0)).await;
+    assert_eq!(s, 200, "{v2}");
+    let (s, id) = app.get(&path).await;
+    assert_eq!((s, &id["verification_id"]), (200, &v2["id"]));
+}
+
+#[tokio::test]
 async fn idempotent_replays_return_the_first_answer_without_calling_wechat() {
     let app = TestApp::spawn().await;
     let b = app.body_for(0);

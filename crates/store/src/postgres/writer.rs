@@ -178,6 +178,14 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
                 .await?;
             Ok(Done::Bool(done.rows_affected() == 1))
         }
+        Write::DeleteIdentity { appid, openid, .. } => {
+            let done = sqlx::query("DELETE FROM identities WHERE appid = $1 AND openid = $2")
+                .bind(appid)
+                .bind(openid)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Done::Bool(done.rows_affected() == 1))
+        }
         Write::ReleaseCode { code_hash, .. } => {
             sqlx::query("DELETE FROM used_codes WHERE code_hash = $1")
                 .bind(code_hash)

@@ -258,6 +258,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_identity(&self, appid: &str, openid: &str) -> Result<bool> {
+        let (appid, openid) = (appid.to_owned(), openid.to_owned());
+        self.send(|reply| Write::DeleteIdentity {
+            appid,
+            openid,
+            reply,
+        })
+        .await
+    }
+
     async fn release_code(&self, code_hash: &[u8]) -> Result<()> {
         let code_hash = code_hash.to_vec();
         self.send(|reply| Write::ReleaseCode { code_hash, reply })

@@ -97,6 +97,12 @@ fn apply(conn: &Connection, w: &Write, head: &mut Option<ChainLink>) -> Result<D
                 .execute(params![code_hash, appid, at_ms])?;
             Ok(Done::Bool(n == 1))
         }
+        Write::DeleteIdentity { appid, openid, .. } => {
+            let n = conn
+                .prepare_cached("DELETE FROM identities WHERE appid = ?1 AND openid = ?2")?
+                .execute(params![appid, openid])?;
+            Ok(Done::Bool(n == 1))
+        }
         Write::ReleaseCode { code_hash, .. } => {
             conn.prepare_cached("DELETE FROM used_codes WHERE code_hash = ?1")?
                 .execute([code_hash])?;

@@ -221,6 +221,27 @@ pub async fn identity_binds_latest_match(s: Arc<dyn Store>) {
     assert_eq!(id.verification_id, "v-later");
     assert_eq!(id.masked_name, "张*");
     assert!(s.identity("other", "o-1").await.unwrap().is_none());
+
+    // Erasure forgets the binding, not the audit rows; a later match binds afresh.
+    assert!(!s.delete_identity("other", "o-1").await.unwrap());
+    assert!(s.delete_identity("wxapp", "o-1").await.unwrap());
+    assert!(s.identity("wxapp", "o-1").await.unwrap().is_none());
+    assert!(!s.delete_identity("wxapp", "o-1").await.unwrap());
+    assert!(s.verification("v-later").await.unwrap().is_some());
+    assert!(s.chain_state().await.is_ok());
+    let mut again = entry(1);
+    again.id = "v-again".into();
+    s.append(
+        again,
+        AppendOptions {
+            bind_identity: true,
+            idempotent: None,
+        },
+    )
+    .await
+    .unwrap();
+    let id = s.identity("wxapp", "o-1").await.unwrap().unwrap();
+    assert_eq!(id.verification_id, "v-again");
 }
 
 /// Change stored rows behind the store's back, as an attacker with database access would.
