@@ -78,14 +78,77 @@ impl Write {
     }
 }
 
-/// Queue a write and wait for its answer, which comes after the commit.
-pub(crate) async fn send<T>(
-    writer: &mpsc::Sender<Write>,
-    make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write,
-) -> Result<T> {
-    let (tx, rx) = oneshot::channel();
-    writer.send(make(tx)).await.map_err(|_| Error::WriterGone)?;
-    rx.await.map_err(|_| Error::WriterGone)?
+/// The queue to a backend's writer: one method per write, each answered after the batch holding it commits.
+#[derive(Debug, Clone)]
+pub(crate) struct Queue(pub(crate) mpsc::Sender<Write>);
+
+impl Queue {
+    /// Queue a write and wait for its answer, which comes after the commit.
+    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(make(tx)).await.map_err(|_| Error::WriterGone)?;
+        rx.await.map_err(|_| Error::WriterGone)?
+    }
+
+    pub(crate) async fn reserve_code(
+        &self,
+        code_hash: &[u8],
+        appid: &str,
+        at_ms: i64,
+    ) -> Result<bool> {
+        let (code_hash, appid) = (code_hash.to_vec(), appid.to_owned());
+        self.send(|reply| Write::ReserveCode {
+            code_hash,
+            appid,
+            at_ms,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn release_code(&self, code_hash: &[u8]) -> Result<()> {
+        let code_hash = code_hash.to_vec();
+        self.send(|reply| Write::ReleaseCode { code_hash, reply })
+            .await
+    }
+
+    pub(crate) async fn delete_identity(&self, appid: &str, openid: &str) -> Result<bool> {
+        let (appid, openid) = (appid.to_owned(), openid.to_owned());
+        self.send(|reply| Write::DeleteIdentity {
+            appid,
+            openid,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
+        let begin = begin.clone();
+        self.send(|reply| Write::IdemBegin { begin, reply }).await
+    }
+
+    pub(crate) async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()> {
+        let (key_id, idem_key) = (key_id.to_owned(), idem_key.to_owned());
+        self.send(|reply| Write::IdemAbort {
+            key_id,
+            idem_key,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn append(
+        &self,
+        entry: NewAuditEntry,
+        opts: AppendOptions,
+    ) -> Result<AuditRecord> {
+        self.send(|reply| Write::Append {
+            entry: Box::new(entry),
+            opts,
+            reply,
+        })
+        .await
+    }
 }
 
 /// An idempotency record as stored.

@@ -53,6 +53,12 @@ async fn read_responses(stream: &mut TcpStream, n: usize) -> Vec<Raw> {
     out
 }
 
+/// Send one request and read its response.
+async fn exchange(stream: &mut TcpStream, request: &str) -> Raw {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_responses(stream, 1).await.remove(0)
+}
+
 #[tokio::test]
 async fn a_kept_alive_connection_serves_one_request_after_another() {
     let app = TestApp::spawn().await;
@@ -70,10 +76,7 @@ async fn a_kept_alive_connection_serves_one_request_after_another() {
     }
     // Between exchanges the connection goes back to the idle wait; a request on it after a pause is served too.
     tokio::task::yield_now().await;
-    conn.write_all(get("/healthz", "").as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+    assert_eq!(exchange(&mut conn, &get("/healthz", "")).await.status, 200);
 }
 
 #[tokio::test]
@@ -139,10 +142,7 @@ async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
     // The verification is inside WeChat, holding the one permit, for about `held` from here.
     let inside = until_checks(&app, 1).await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
-    conn.write_all(get("/healthz", "").as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(read_responses(&mut conn, 1).await[0].status, 200);
+    assert_eq!(exchange(&mut conn, &get("/healthz", "")).await.status, 200);
     let waited = inside.elapsed();
     // Unlimited, /healthz answers in about a millisecond; here it waited for the verification's permit.
     assert!(
@@ -308,26 +308,17 @@ async fn an_idle_kept_alive_connection_holds_no_permit() {
         .spawn()
         .await;
     let mut first = TcpStream::connect(&app.addr).await.unwrap();
-    first
-        .write_all(get("/healthz", "").as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(read_responses(&mut first, 1).await[0].status, 200);
+    assert_eq!(exchange(&mut first, &get("/healthz", "")).await.status, 200);
     // `first` stays open and idle. The one permit is free again: other connections are served at once ...
     for _ in 0..3 {
         let mut other = TcpStream::connect(&app.addr).await.unwrap();
-        other
-            .write_all(get("/healthz", "").as_bytes())
-            .await
-            .unwrap();
-        assert_eq!(read_responses(&mut other, 1).await[0].status, 200);
+        assert_eq!(exchange(&mut other, &get("/healthz", "")).await.status, 200);
     }
     // ... and the idle connection is still good for its next request.
-    first
-        .write_all(get("/openapi.json", "").as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(read_responses(&mut first, 1).await[0].status, 200);
+    assert_eq!(
+        exchange(&mut first, &get("/openapi.json", "")).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -346,11 +337,7 @@ async fn a_client_dribbling_its_headers_holds_no_permit() {
     // The slow head is not complete, so it waits without a permit and others are served.
     let started = Instant::now();
     let mut other = TcpStream::connect(&app.addr).await.unwrap();
-    other
-        .write_all(get("/healthz", "").as_bytes())
-        .await
-        .unwrap();
-    assert_eq!(read_responses(&mut other, 1).await[0].status, 200);
+    assert_eq!(exchange(&mut other, &get("/healthz", "")).await.status, 200);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "waited {:?} behind a slow client",

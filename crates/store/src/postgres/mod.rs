@@ -12,14 +12,14 @@ mod writer;
 
 use crate::model::*;
 use crate::rows;
-use crate::writes::{self, Write};
+use crate::writes;
 use crate::{Error, Result, Store};
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -33,7 +33,7 @@ const IDLE_IN_TX_TIMEOUT: &str = "10s";
 pub struct PgStore {
     /// Reads, API keys and purges; the writer task takes its connections from the same pool.
     pool: PgPool,
-    writer: mpsc::Sender<Write>,
+    writer: writes::Queue,
 }
 
 impl PgStore {
@@ -61,11 +61,10 @@ impl PgStore {
         MIGRATOR.run(&pool).await?;
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(writer::run(pool.clone(), rx));
-        Ok(Self { pool, writer: tx })
-    }
-
-    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
-        writes::send(&self.writer, make).await
+        Ok(Self {
+            pool,
+            writer: writes::Queue(tx),
+        })
     }
 }
 
@@ -150,54 +149,27 @@ impl Store for PgStore {
     }
 
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool> {
-        let (code_hash, appid) = (code_hash.to_vec(), appid.to_owned());
-        self.send(|reply| Write::ReserveCode {
-            code_hash,
-            appid,
-            at_ms,
-            reply,
-        })
-        .await
+        self.writer.reserve_code(code_hash, appid, at_ms).await
     }
 
     async fn delete_identity(&self, appid: &str, openid: &str) -> Result<bool> {
-        let (appid, openid) = (appid.to_owned(), openid.to_owned());
-        self.send(|reply| Write::DeleteIdentity {
-            appid,
-            openid,
-            reply,
-        })
-        .await
+        self.writer.delete_identity(appid, openid).await
     }
 
     async fn release_code(&self, code_hash: &[u8]) -> Result<()> {
-        let code_hash = code_hash.to_vec();
-        self.send(|reply| Write::ReleaseCode { code_hash, reply })
-            .await
+        self.writer.release_code(code_hash).await
     }
 
     async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
-        let begin = begin.clone();
-        self.send(|reply| Write::IdemBegin { begin, reply }).await
+        self.writer.idem_begin(begin).await
     }
 
     async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()> {
-        let (key_id, idem_key) = (key_id.to_owned(), idem_key.to_owned());
-        self.send(|reply| Write::IdemAbort {
-            key_id,
-            idem_key,
-            reply,
-        })
-        .await
+        self.writer.idem_abort(key_id, idem_key).await
     }
 
     async fn append(&self, entry: NewAuditEntry, opts: AppendOptions) -> Result<AuditRecord> {
-        self.send(|reply| Write::Append {
-            entry: Box::new(entry),
-            opts,
-            reply,
-        })
-        .await
+        self.writer.append(entry, opts).await
     }
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>> {

@@ -23,14 +23,14 @@ mod writer;
 
 use crate::model::*;
 use crate::rows;
-use crate::writes::{self, Write};
+use crate::writes;
 use crate::{Error, Result, Store};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Reads and maintenance on the blocking pool: at most this many at once, the rest wait their turn. With the
 /// inline reads (at most one per runtime thread) that bounds the connections kept open; opening one per read
@@ -42,7 +42,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: Arc<Pool>,
-    writer: mpsc::Sender<Write>,
+    writer: writes::Queue,
 }
 
 /// Connections for everything but the writer thread's own.
@@ -120,12 +120,8 @@ impl SqliteStore {
                 idle: Mutex::new(vec![first]),
                 turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
-            writer: tx,
+            writer: writes::Queue(tx),
         })
-    }
-
-    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
-        writes::send(&self.writer, make).await
     }
 
     /// Run `f` here, with a pooled connection: for the verification path's primary-key lookups only.
@@ -248,54 +244,27 @@ impl Store for SqliteStore {
     }
 
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool> {
-        let (code_hash, appid) = (code_hash.to_vec(), appid.to_owned());
-        self.send(|reply| Write::ReserveCode {
-            code_hash,
-            appid,
-            at_ms,
-            reply,
-        })
-        .await
+        self.writer.reserve_code(code_hash, appid, at_ms).await
     }
 
     async fn delete_identity(&self, appid: &str, openid: &str) -> Result<bool> {
-        let (appid, openid) = (appid.to_owned(), openid.to_owned());
-        self.send(|reply| Write::DeleteIdentity {
-            appid,
-            openid,
-            reply,
-        })
-        .await
+        self.writer.delete_identity(appid, openid).await
     }
 
     async fn release_code(&self, code_hash: &[u8]) -> Result<()> {
-        let code_hash = code_hash.to_vec();
-        self.send(|reply| Write::ReleaseCode { code_hash, reply })
-            .await
+        self.writer.release_code(code_hash).await
     }
 
     async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
-        let begin = begin.clone();
-        self.send(|reply| Write::IdemBegin { begin, reply }).await
+        self.writer.idem_begin(begin).await
     }
 
     async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()> {
-        let (key_id, idem_key) = (key_id.to_owned(), idem_key.to_owned());
-        self.send(|reply| Write::IdemAbort {
-            key_id,
-            idem_key,
-            reply,
-        })
-        .await
+        self.writer.idem_abort(key_id, idem_key).await
     }
 
     async fn append(&self, entry: NewAuditEntry, opts: AppendOptions) -> Result<AuditRecord> {
-        self.send(|reply| Write::Append {
-            entry: Box::new(entry),
-            opts,
-            reply,
-        })
-        .await
+        self.writer.append(entry, opts).await
     }
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>> {
