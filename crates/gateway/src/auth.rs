@@ -70,8 +70,11 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let expected = state.admin_token.as_ref().ok_or(ApiError::Unauthorized)?;
-        let presented = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let expected = state
+            .admin_token
+            .as_ref()
+            .ok_or(ApiError::AdminUnauthorized)?;
+        let presented = bearer(parts).ok_or(ApiError::AdminUnauthorized)?;
         if bool::from(
             presented
                 .as_bytes()
@@ -79,7 +82,7 @@ impl FromRequestParts<AppState> for Admin {
         ) {
             Ok(Admin)
         } else {
-            Err(ApiError::Unauthorized)
+            Err(ApiError::AdminUnauthorized)
         }
     }
 }

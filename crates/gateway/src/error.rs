@@ -30,6 +30,8 @@ pub enum ApiError {
     UnsupportedCredType,
     GuardianConsentRequired,
     Unauthorized,
+    /// The admin API without the admin token (the same code as `Unauthorized`, its own message).
+    AdminUnauthorized,
     ForbiddenApp,
     UnknownApp,
     NotFound,
@@ -95,7 +97,7 @@ impl ApiError {
             GuardianConsentRequired | InvalidCode | IdempotencyKeyReused | UnknownApp => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            Unauthorized | AdminUnauthorized => StatusCode::UNAUTHORIZED,
             ForbiddenApp => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             CodeAlreadyUsed | IdempotencyInProgress => StatusCode::CONFLICT,
@@ -122,7 +124,7 @@ impl ApiError {
             InvalidOpenid | UpstreamUnknownOpenid => "invalid_openid",
             UnsupportedCredType => "unsupported_cred_type",
             GuardianConsentRequired => "guardian_consent_required",
-            Unauthorized => "unauthorized",
+            Unauthorized | AdminUnauthorized => "unauthorized",
             ForbiddenApp => "forbidden_app",
             UnknownApp => "unknown_app",
             NotFound => "not_found",
@@ -157,6 +159,7 @@ impl ApiError {
                     .into()
             }
             Unauthorized => "a valid API key is required: Authorization: Bearer wxrn_...".into(),
+            AdminUnauthorized => "the admin token is required: Authorization: Bearer <admin token> (the admin API is off unless admin_token or admin_token_env is set)".into(),
             ForbiddenApp => "this API key may not verify for that appid".into(),
             UnknownApp => "this gateway has no configuration for that appid".into(),
             NotFound => "not found".into(),
@@ -209,7 +212,7 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
-        if let ApiError::Unauthorized = self {
+        if let ApiError::Unauthorized | ApiError::AdminUnauthorized = self {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -71,6 +71,8 @@ async fn the_json_needs_the_admin_token() {
             let (status, body) = admin_get(&app, path, token).await;
             assert_eq!(status, 401, "{path} with {token:?}");
             assert_eq!(error_code(&body), "unauthorized");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("admin token"), "{path}: {body}");
         }
         let (status, _) = admin_get(&app, path, Some(ADMIN)).await;
         assert_eq!(status, 200, "{path}");
