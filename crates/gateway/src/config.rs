@@ -195,7 +195,7 @@ impl Default for Config {
                 max_body_bytes: 16 * 1024,
                 header_timeout_ms: 30_000,
                 request_timeout_ms: None,
-                max_in_flight: 512,
+                max_in_flight: 256,
             },
             policy: Policy {
                 require_guardian_consent: false,
