@@ -20,8 +20,8 @@
 //!    ahead are replayed to the next round. The permit and the buffers are freed, and the cycle starts over.
 //!
 //! Taking back is safe only when hyper is idle: every request body was read to its end (otherwise hyper would
-//! still be draining it) and every answer is flushed. A handler that answers without reading the whole body (an
-//! early 401 or 413) gets `Connection: close` on its answer, so hyper closes that connection after it as HTTP
+//! still be draining it) and every answer is flushed. An answer given before its request body was read to the end
+//! (a body too large to drain, a stalled upload) says `Connection: close`, so hyper closes that connection after it as HTTP
 //! requires, instead of it being taken back mid-body.
 //!
 //! A verification is never cut short because its client went away: half-closed connections are allowed, and
@@ -268,41 +268,31 @@ async fn serve_requests(
         }) => then,
         _ = stop.changed() => Then::Stop,
     };
-    match then {
-        Then::Ended(result) => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            let _ = conn.into_parts().io.into_inner().stream.shutdown().await;
-            None
-        }
-        Then::Idle => {
-            // Idle: hyper closes at once, sends nothing, and hands the socket back.
+    let taken_back = matches!(then, Then::Idle);
+    let ended = match then {
+        Then::Ended(result) => result,
+        // Idle: hyper closes at once and sends nothing. Stopping: it finishes the request in hand, if any.
+        Then::Idle | Then::Stop => {
             Pin::new(&mut conn).graceful_shutdown();
-            if let Err(e) = poll_fn(|cx| conn.poll_without_shutdown(cx)).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-                return None;
-            }
-            let parts = conn.into_parts();
-            let io = parts.io.into_inner();
-            let ahead = if io.ahead.is_empty() {
-                parts.read_buf
-            } else {
-                [parts.read_buf, io.ahead].concat().into()
-            };
-            Some((io.stream, ahead))
+            poll_fn(|cx| conn.poll_without_shutdown(cx)).await
         }
-        Then::Stop => {
-            // hyper finishes the request in hand, if any, and closes.
-            Pin::new(&mut conn).graceful_shutdown();
-            if let Err(e) = poll_fn(|cx| conn.poll_without_shutdown(cx)).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-                return None;
-            }
-            let _ = conn.into_parts().io.into_inner().stream.shutdown().await;
-            None
-        }
+    };
+    if let Err(e) = &ended {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
+    let parts = conn.into_parts();
+    let mut io = parts.io.into_inner();
+    if !taken_back || ended.is_err() {
+        let _ = io.stream.shutdown().await;
+        return None;
+    }
+    // Taken back: the bytes hyper read ahead come first in the next round.
+    let ahead = if io.ahead.is_empty() {
+        parts.read_buf
+    } else {
+        [parts.read_buf, io.ahead].concat().into()
+    };
+    Some((io.stream, ahead))
 }
 
 /// The socket as hyper sees it: first the bytes read ahead in an earlier round, then the stream; writes mark
@@ -398,17 +388,15 @@ impl hyper::service::Service<Request<Incoming>> for RoundService {
         let app = self.app.clone();
         Box::pin(async move {
             let Ok(mut resp) = app.oneshot(req).await;
-            let unread = body_read.is_some_and(|read| !read.load(Ordering::Acquire));
-            if unread {
+            if body_read.is_some_and(|read| !read.load(Ordering::Acquire)) {
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            if unread
-                || resp
-                    .headers()
-                    .get(header::CONNECTION)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
-            {
+            let closes = resp
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            if closes {
                 open.0.closing.store(true, Ordering::Release);
             }
             Ok(resp.map(|inner| Answer { inner, _open: open }))
