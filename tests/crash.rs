@@ -251,6 +251,7 @@ async fn sqlite_keeps_every_acknowledged_verification_across_sigkills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_every_acknowledged_verification_across_sigkills() {
-    let (url, _schema) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
+    test_support::needs!(Postgres);
+    let (url, _schema) = test_support::fresh_pg_schema(&test_support::pg_test_url()).await;
     crash_rounds("postgres", Some(url)).await;
 }

@@ -62,9 +62,8 @@ async fn run(kind: &str) {
             .unwrap();
     }
 
-    let (db_url, _schema) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
-    let redis_url =
-        std::env::var("WXRN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let (db_url, _schema) = test_support::fresh_pg_schema(&test_support::pg_test_url()).await;
+    let redis_url = test_support::redis_test_url();
     let prefix = format!("wxrn-test-{}:", uuid_like());
     let dir = tempfile::tempdir().unwrap();
     let write_config = |i: usize| {
@@ -256,6 +255,7 @@ fn uuid_like() -> String {
 /// Both token kinds, one after the other: six gateway processes at once would only measure the 2-core machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_tokens_limits_and_one_audit_chain() {
+    test_support::needs!(Postgres, Redis);
     run("stable").await;
     run("classic").await;
 }

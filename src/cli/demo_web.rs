@@ -19,7 +19,7 @@ mod tests;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pending::PendingStore;
@@ -150,6 +150,8 @@ fn router(shared: Shared) -> Router {
         .route("/return", get(index))
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(stylesheet))
+        // The return URL carries the code: `no-referrer` keeps it from another origin's logs.
+        .layer(page_headers::layer(CSP, "no-cache"))
         .merge(api::routes())
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(shared)
@@ -159,25 +161,9 @@ fn router(shared: Shared) -> Router {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// A static asset; the page headers come from the layer.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // The return URL carries the code: it must not leak to another origin in a Referer.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn index() -> Response {

@@ -8,7 +8,7 @@
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
-//! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `store::limits`.
+//! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
 //! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.
 //! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.

@@ -8,12 +8,12 @@ use crate::serve::{ServeConfig, serve};
 use crate::state::{AppState, Inner};
 use crate::telemetry;
 use anyhow::Context;
+use limits::{Limiter, MemoryLimiter};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use store::limits::{Limiter, MemoryLimiter};
 use tokio::net::TcpListener;
 use wechat::{
     AppSecret, Breaker, BreakerConfig, Client, ClientConfig, Clock, MemoryTokenStore, RealnameApi,

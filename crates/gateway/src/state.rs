@@ -2,11 +2,11 @@
 
 use crate::config::Config;
 use crate::pii::Pii;
+use limits::Limiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use store::Store;
-use store::limits::Limiter;
 use wechat::{Clock, RealnameApi};
 
 #[derive(Debug, Clone)]
@@ -41,10 +41,7 @@ impl Inner {
 
     /// Today in Asia/Shanghai by the injected clock, for ID-number dates and minors.
     pub fn today(&self) -> chrono::NaiveDate {
-        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid");
-        chrono::DateTime::<chrono::Utc>::from(self.clock.now())
-            .with_timezone(&offset)
-            .date_naive()
+        identity::china_date(self.clock.now().into())
     }
 }
 

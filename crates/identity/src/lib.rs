@@ -47,8 +47,21 @@ pub use cred_id::{
 pub use ids::{AppId, IdError, OpenId};
 pub use name::{RealName, RealNameError};
 
-/// Today's date in Asia/Shanghai (UTC+8, no daylight saving since 1991), the calendar ID numbers are written in.
+/// Asia/Shanghai's offset from UTC in seconds: +8 hours all year (no daylight saving since 1991). ID numbers are
+/// written in that calendar, and WeChat's quotas and the gateway's daily limits and budgets turn at its midnight.
+pub const CHINA_UTC_OFFSET_SECS: i32 = 8 * 3600;
+
+/// Asia/Shanghai as a chrono offset.
+pub fn china_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(CHINA_UTC_OFFSET_SECS).expect("UTC+8 is a valid offset")
+}
+
+/// The calendar date in Asia/Shanghai at `t`.
+pub fn china_date(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    t.with_timezone(&china_offset()).date_naive()
+}
+
+/// Today's date in Asia/Shanghai.
 pub fn today_in_china() -> chrono::NaiveDate {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    chrono::Utc::now().with_timezone(&offset).date_naive()
+    china_date(chrono::Utc::now())
 }

@@ -1,5 +1,5 @@
 //! The crate's one error type, and its conversions into the errors of the traits this crate implements:
-//! [`wechat::Error::Store`] for the token store and [`store::limits::LimitError`] for the limiter.
+//! [`wechat::Error::Store`] for the token store and [`limits::LimitError`] for the limiter.
 //!
 //! No message ever holds a token, a lock value, a counter or the URL's password. Messages are built from the
 //! operation's fixed name and the Redis client's error, whose text names the failure (refused, timed out,
@@ -43,8 +43,8 @@ impl From<Error> for wechat::Error {
     }
 }
 
-impl From<Error> for store::limits::LimitError {
+impl From<Error> for limits::LimitError {
     fn from(err: Error) -> Self {
-        store::limits::LimitError(err.to_string())
+        limits::LimitError(err.to_string())
     }
 }

@@ -8,7 +8,7 @@
 //! - [`RedisTokenStore`] implements [`wechat::TokenStore`]: the shared token cache, an atomic
 //!   compare-and-invalidate, and the refresh lock under which one instance fetches while the others wait for
 //!   its result.
-//! - [`RedisLimiter`] implements [`store::limits::Limiter`]: one atomic counter per bucket and window.
+//! - [`RedisLimiter`] implements [`limits::Limiter`]: one atomic counter per bucket and window.
 //!
 //! [`connect`] (or [`RedisState::connect_with`]) gives both, over one connection, with [`RedisState::ping`]
 //! for readiness.

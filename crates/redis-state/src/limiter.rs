@@ -4,9 +4,9 @@
 //! Windows are located from the `now` the caller passes (its clock), exactly as the in-memory limiter does, so
 //! instances agree on a window as long as their clocks agree to well under a second.
 use crate::conn::Conn;
+use limits::{Decision, LimitError, Limiter, Window};
 use std::sync::LazyLock;
 use std::time::SystemTime;
-use store::limits::{Decision, LimitError, Limiter, Window};
 
 /// Kept past the end of its window, so that an instance whose clock lags a little still finds the count.
 const EXPIRY_SLACK_MS: u64 = 1_000;

@@ -3,7 +3,7 @@
 //! Expiry is judged on this clock, so a test (in this process through [`crate::SandboxState::advance`], or in
 //! another through `POST /sandbox/clock`) skips five minutes instantly instead of sleeping. Delays injected by
 //! faults use real time, because they exist to trip a client's real timeout.
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -41,8 +41,7 @@ impl Clock {
 
 /// The calendar day in Asia/Shanghai (UTC+8, no daylight saving), the day WeChat's quotas are counted in.
 pub(crate) fn shanghai_day(t: DateTime<Utc>) -> NaiveDate {
-    let utc8 = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    t.with_timezone(&utc8).date_naive()
+    identity::china_date(t)
 }
 
 pub(crate) fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {

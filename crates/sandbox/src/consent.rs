@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<SandboxState> {
     Router::new()
         .route("/consent", get(show).post(decide))
         .route("/consent/cancel", get(cancel))
+        .layer(page_headers::layer(PAGE_CSP, "no-store"))
         .route("/consent/consent.css", get(stylesheet))
 }
 
@@ -100,31 +101,18 @@ impl IntoResponse for PageError {
     }
 }
 
+/// No script at all; the form may post here and its answer may redirect to any http(s) return URL.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                        form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+/// An HTML page; the page headers come from the layer on the page routes.
 fn html(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    // No script at all; the form may post here and its answer may redirect to any http(s) return URL.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-             form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn required(v: Option<String>, name: &str) -> Result<String, PageError> {

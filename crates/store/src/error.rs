@@ -2,10 +2,13 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[cfg(feature = "postgres")]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[cfg(feature = "sqlite")]
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[cfg(feature = "postgres")]
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store configuration: {0}")]

@@ -6,22 +6,23 @@
 //! # Layout
 //! - [`model`]: the rows, as plain structs.
 //! - [`chain`]: the audit hash chain (canonical bytes, hashing, verification), the same for every backend.
-//! - [`sqlite`]: the embedded default backend, with group commit through one writer task.
-//! - [`postgres`]: the shared backend for several gateway processes; group commit per process, the chain
-//!   serialised in the database.
+//! - `sqlite` (feature `sqlite`, on by default): the embedded default backend, with group commit through one
+//!   writer thread.
+//! - `postgres` (feature `postgres`, on by default): the shared backend for several gateway processes; group
+//!   commit per process, the chain serialised in the database.
 //! - `writes` and `rows` (private): the writer-task protocol and the row structs both SQL backends share.
-//! - [`limits`]: the rate-limit [`limits::Limiter`] trait and its in-memory implementation.
-//! - [`testing`]: a throw-away PostgreSQL schema per test, for this crate's and other crates' tests.
 //! - [`open`]: picks a backend from a database URL.
 
 pub mod chain;
 mod error;
-pub mod limits;
 pub mod model;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod testing;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod writes;
 
 use async_trait::async_trait;
@@ -86,13 +87,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Open the store a URL names: `sqlite://PATH` (created if missing), or `postgres://...` / `postgresql://...`
 /// (see [`postgres::PgStore::open`] for the query parameters). Migrations run before it returns.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(
+        return Ok(Arc::new(
             sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
-        ))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::open(url).await?))
-    } else {
+        ));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgStore::open(url).await?));
+    }
+    {
         // Only the scheme: the rest of a URL may hold a password.
         Err(Error::Config(format!(
             "unsupported database URL scheme {:?}: use sqlite://PATH or postgres://...",

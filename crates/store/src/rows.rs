@@ -5,7 +5,7 @@
 use crate::Error;
 use crate::model::*;
 
-#[derive(sqlx::FromRow)]
+#[cfg_attr(feature = "postgres", derive(sqlx::FromRow))]
 pub(crate) struct KeyRow {
     id: String,
     name: String,
@@ -16,6 +16,7 @@ pub(crate) struct KeyRow {
 }
 
 impl KeyRow {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: r.get("id")?,
@@ -44,7 +45,7 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[cfg_attr(feature = "postgres", derive(sqlx::FromRow))]
 pub(crate) struct AuditRow {
     seq: i64,
     id: String,
@@ -70,6 +71,7 @@ pub(crate) struct AuditRow {
 }
 
 impl AuditRow {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             seq: r.get("seq")?,
@@ -133,7 +135,7 @@ impl From<AuditRow> for AuditRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[cfg_attr(feature = "postgres", derive(sqlx::FromRow))]
 pub(crate) struct IdentityRow {
     appid: String,
     openid: String,
@@ -147,6 +149,7 @@ pub(crate) struct IdentityRow {
 }
 
 impl IdentityRow {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             appid: r.get("appid")?,

@@ -49,6 +49,7 @@ pub(crate) enum Done {
 }
 
 impl Write {
+    #[cfg(feature = "postgres")]
     pub(crate) fn is_append(&self) -> bool {
         matches!(self, Write::Append { .. })
     }

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::routes::VerificationView;
 use crate::state::{AppState, rfc3339, to_ms};
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/", get(page))
         .route("/admin/admin.js", get(script))
         .route("/admin/admin.css", get(stylesheet))
+        .layer(page_headers::layer(CSP, "no-cache"))
         .route("/admin/api/verifications", get(verifications))
         .route("/admin/api/overview", get(overview))
         .route("/admin/api/tokens", get(tokens))
@@ -45,24 +46,9 @@ pub(crate) fn routes() -> Router<AppState> {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// A static asset; the page headers come from the layer.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn page() -> Response {

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use serde_json::Value;
 use std::time::Duration;
-use store::testing::{TcpProxy, fresh_pg_schema, pg_test_url, reroute};
+use test_support::{TcpProxy, fresh_pg_schema, pg_test_url, reroute};
 
 /// Retry until the gateway answers 200 again; the pools reconnect in the background.
 async fn until_ok(app: &TestApp, body: &Value) -> Value {
@@ -21,8 +21,8 @@ async fn until_ok(app: &TestApp, body: &Value) -> Value {
 
 #[tokio::test]
 async fn redis_down_then_back() {
-    let redis =
-        std::env::var("WXRN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    test_support::needs!(Redis);
+    let redis = test_support::redis_test_url();
     let (_, upstream) = reroute(&redis, "127.0.0.1:1".parse().unwrap(), 6379);
     let mut proxy = TcpProxy::start(&upstream).await;
     let app = TestApp::builder()
@@ -71,6 +71,7 @@ async fn redis_down_then_back() {
 
 #[tokio::test]
 async fn postgres_down_then_back() {
+    test_support::needs!(Postgres);
     let (url, _schema) = fresh_pg_schema(&pg_test_url()).await;
     let (_, upstream) = reroute(&url, "127.0.0.1:1".parse().unwrap(), 5432);
     let mut proxy = TcpProxy::start(&upstream).await;

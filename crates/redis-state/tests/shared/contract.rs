@@ -1,8 +1,8 @@
 //! The contract of the shared state, one body per behaviour, run against every backend by `contract_suite!`.
 use crate::helpers::{Backend, whole_ms};
 use identity::AppId;
+use limits::{Decision, Window};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use store::limits::{Decision, Window};
 use wechat::{AccessToken, LockToken, StoredToken, TokenKey, TokenKind};
 
 const LONG_LEASE: Duration = Duration::from_secs(30);

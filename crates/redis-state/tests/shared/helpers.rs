@@ -1,12 +1,12 @@
 //! Backends for the contract suite, and Redis access for the tests that look at keys.
+use limits::{Limiter, MemoryLimiter};
 use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use store::limits::{Limiter, MemoryLimiter};
 use wechat::{Clock, ManualClock, MemoryTokenStore, SystemClock, TokenStore};
 
 pub fn redis_url() -> String {
-    std::env::var("WXRN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    test_support::redis_test_url()
 }
 
 /// A prefix no other test uses.

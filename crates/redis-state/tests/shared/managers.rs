@@ -146,10 +146,12 @@ async fn two_instances_share_one_token(kind: TokenKind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_fetch_each_stable_token_once() {
+    test_support::needs!(Redis);
     two_instances_share_one_token(TokenKind::Stable).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_fetch_each_classic_token_once() {
+    test_support::needs!(Redis);
     two_instances_share_one_token(TokenKind::Classic).await;
 }

@@ -6,8 +6,8 @@ use redis_state::{Error, RedisOptions, RedisState};
 use sandbox::{Sandbox, SandboxConfig, demo};
 use std::sync::Arc;
 
+use limits::{Decision, Limiter, Window};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use store::limits::{Decision, Limiter, Window};
 use tokio::net::TcpListener;
 use wechat::{
     AppSecret, Client, ClientConfig, ManualClock, TokenKind, TokenManager, TokenProvider,
@@ -113,12 +113,13 @@ async fn a_hung_redis_times_out() {
 
 #[tokio::test]
 async fn service_resumes_by_itself_when_redis_comes_back() {
+    test_support::needs!(Redis);
     let target = {
         let info = redis::Client::open(redis_url()).unwrap();
         let addr = info.get_connection_info().addr.to_string();
         tokio::net::lookup_host(addr).await.unwrap().next().unwrap()
     };
-    let mut relay = store::testing::TcpProxy::start(&target.to_string()).await;
+    let mut relay = test_support::TcpProxy::start(&target.to_string()).await;
     let prefix = random_prefix();
     let state = RedisState::connect_with(&format!("redis://{}", relay.addr), options(&prefix))
         .await

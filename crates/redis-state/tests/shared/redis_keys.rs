@@ -2,11 +2,11 @@
 //! this crate did not write.
 use crate::helpers::{keys, random_prefix, raw, redis_state, remove_prefix, whole_ms};
 use identity::AppId;
+use limits::{Decision, Window};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use store::limits::{Decision, Window};
 use wechat::{AccessToken, ManualClock, StoredToken, TokenKey, TokenKind, TokenStore};
 
 fn stable() -> TokenKey {
@@ -26,6 +26,7 @@ async fn pttl(key: &str) -> i64 {
 
 #[tokio::test]
 async fn the_token_key_holds_the_record_and_expires_with_the_token() {
+    test_support::needs!(Redis);
     let prefix = random_prefix();
     // The managers' clock, deliberately far from Redis's: the TTL must follow it, not the wall clock.
     let clock = Arc::new(ManualClock::default());
@@ -66,6 +67,7 @@ async fn the_token_key_holds_the_record_and_expires_with_the_token() {
 
 #[tokio::test]
 async fn the_lock_key_holds_the_random_value_for_the_lease() {
+    test_support::needs!(Redis);
     let prefix = random_prefix();
     let state = redis_state(&prefix, Arc::new(ManualClock::default())).await;
     let lock = state
@@ -88,12 +90,13 @@ async fn the_lock_key_holds_the_random_value_for_the_lease() {
 
 #[tokio::test]
 async fn limit_keys_name_their_window_and_expire_after_it() {
+    test_support::needs!(Redis);
     let prefix = random_prefix();
     let state = redis_state(&prefix, Arc::new(ManualClock::default())).await;
     // 2026-01-01 04:00:00 UTC, noon in Shanghai: day 20454 since the epoch there, 12 hours left.
     let noon = UNIX_EPOCH + Duration::from_secs(1_767_240_000);
     let limiter = &state.limiter;
-    use store::limits::Limiter as _;
+    use limits::Limiter as _;
     assert_eq!(
         limiter
             .hit("openid:wxa:o1", 5, Window::Day, noon)
@@ -122,6 +125,7 @@ async fn limit_keys_name_their_window_and_expire_after_it() {
 
 #[tokio::test]
 async fn prefixes_keep_deployments_apart() {
+    test_support::needs!(Redis);
     let (p1, p2) = (random_prefix(), random_prefix());
     let clock = Arc::new(ManualClock::default());
     let (one, two) = (
@@ -149,7 +153,7 @@ async fn prefixes_keep_deployments_apart() {
             .unwrap()
             .is_some()
     );
-    use store::limits::Limiter as _;
+    use limits::Limiter as _;
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_240_000);
     assert_eq!(
         one.limiter.hit("b", 1, Window::Day, now).await.unwrap(),
@@ -165,6 +169,7 @@ async fn prefixes_keep_deployments_apart() {
 
 #[tokio::test]
 async fn a_record_this_crate_did_not_write_is_ignored_or_refused_without_its_value() {
+    test_support::needs!(Redis);
     let prefix = random_prefix();
     let state = redis_state(&prefix, Arc::new(ManualClock::default())).await;
     let key = format!("{prefix}token:stable:wx00000000000000a1");

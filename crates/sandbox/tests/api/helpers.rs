@@ -1,5 +1,5 @@
 //! A sandbox on port 0 per test, a reqwest client, and the fixtures the tests share.
-use chrono::{FixedOffset, Timelike};
+use chrono::Timelike;
 use reqwest::StatusCode;
 use sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
@@ -73,8 +73,11 @@ impl TestSandbox {
 
     /// Move the sandbox clock just past the next midnight in Asia/Shanghai.
     pub fn advance_to_next_day(&self) {
-        let utc8 = FixedOffset::east_opt(8 * 3600).unwrap();
-        let local = self.handle.state().now().with_timezone(&utc8);
+        let local = self
+            .handle
+            .state()
+            .now()
+            .with_timezone(&identity::china_offset());
         let into_day = u64::from(local.num_seconds_from_midnight());
         self.advance(24 * 3600 - into_day + 1);
     }

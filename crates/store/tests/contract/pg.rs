@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use store::chain::verify_store;
-use store::testing::{SchemaGuard, TcpProxy, fresh_pg_schema, pg_test_url, reroute};
 use store::{IdemBegin, IdemBeginRequest, Store};
+use test_support::{SchemaGuard, TcpProxy, fresh_pg_schema, pg_test_url, reroute};
 
 /// Two stores with their own pools and writer tasks on one schema: two gateway processes, as far as the
 /// database can tell.
@@ -19,6 +19,7 @@ async fn two_instances() -> (Arc<dyn Store>, Arc<dyn Store>, String, SchemaGuard
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_appending_at_once_make_one_chain() {
+    test_support::needs!(Postgres);
     let (a, b, _url, _guard) = two_instances().await;
     let appends = |s: Arc<dyn Store>, from: i64| {
         (from..from + 300)
@@ -59,6 +60,7 @@ async fn two_instances_appending_at_once_make_one_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_code_from_two_instances_is_reserved_once() {
+    test_support::needs!(Postgres);
     let (a, b, _url, _guard) = two_instances().await;
     let mut tasks = Vec::new();
     for code in 0..100u32 {
@@ -83,6 +85,7 @@ async fn the_same_code_from_two_instances_is_reserved_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_from_two_instances_starts_once() {
+    test_support::needs!(Postgres);
     let (a, b, _url, _guard) = two_instances().await;
     let mut tasks = Vec::new();
     for key in 0..50 {
@@ -114,6 +117,7 @@ async fn an_idempotency_key_from_two_instances_starts_once() {
 
 #[tokio::test]
 async fn postgresql_scheme_and_search_path_reach_the_store() {
+    test_support::needs!(Postgres);
     let (url, guard) = fresh_pg_schema(&pg_test_url()).await;
     let url = url.replacen("postgres://", "postgresql://", 1);
     let s = store::open(&url).await.unwrap();
@@ -128,6 +132,7 @@ async fn postgresql_scheme_and_search_path_reach_the_store() {
 
 #[tokio::test]
 async fn postgres_rejects_update_of_audit_rows() {
+    test_support::needs!(Postgres);
     let (s, url, _guard) = crate::postgres().await;
     s.append(entry(1), Default::default()).await.unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -155,6 +160,7 @@ async fn an_unreachable_server_fails_fast_without_leaking_the_password() {
 
 #[tokio::test]
 async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
+    test_support::needs!(Postgres);
     let (url, _guard) = fresh_pg_schema(&pg_test_url()).await;
     let (_, upstream) = reroute(&url, "127.0.0.1:1".parse().unwrap(), 5432);
     let mut proxy = TcpProxy::start(&upstream).await;

@@ -1,18 +1,20 @@
-//! Test support: a throw-away PostgreSQL schema per test, so that tests (of this crate, the gateway, a
-//! multi-instance setup) share one server without seeing each other's rows.
+//! Test support, for the workspace's tests only (a dev-dependency: none of it ships in the binary).
 //!
-//! ```no_run
-//! # async fn demo() {
-//! let (url, _guard) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
-//! let a = store::open(&url).await.unwrap(); // "instance" one
-//! let b = store::open(&url).await.unwrap(); // "instance" two, same tables
-//! # }
-//! ```
+//! - [`fresh_pg_schema`]: a throw-away PostgreSQL schema per test, so that tests (of the store, the gateway, a
+//!   multi-instance setup) share one server without seeing each other's rows. Hand the URL it returns to
+//!   `store::open` once per "instance".
+//! - [`TcpProxy`] stands between a client and a server (PostgreSQL, Redis) and can be switched off and on again on
+//!   the same port: an outage without touching the shared server.
+//! - [`needs!`]: the first line of a test that needs PostgreSQL or Redis. Outside CI, a developer without those
+//!   servers gets one line per test binary saying which tests were skipped and how to run them; with `CI=true`
+//!   a missing server fails the test loudly.
 //!
-//! [`TcpProxy`] stands between a client and a server (PostgreSQL, Redis) and can be switched off and on again on
-//! the same port: an outage without touching the shared server.
-//!
-//! These helpers panic instead of returning errors: a test that cannot reach its database must fail, not skip.
+//! These helpers panic instead of returning errors: a test that cannot reach its database must fail, not skip
+//! (the skip is [`needs!`]'s decision alone, made before the test starts).
+
+mod services;
+
+pub use services::{REDIS_TEST_URL_VAR, Service, reachable, redis_test_url};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;

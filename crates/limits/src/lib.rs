@@ -1,4 +1,7 @@
-//! Rate limits: fixed windows counted per bucket. Only calls that would reach WeChat are counted.
+//! Rate limits: fixed windows counted per bucket.
+//!
+//! A crate of its own so that the in-memory counters (here) and the Redis ones (`redis-state`) share one trait
+//! and one notion of a window without either depending on the database crates.
 //!
 //! The [`Limiter`] trait lets several instances share counters (a Redis implementation); the in-memory one
 //! here serves a single instance.
@@ -8,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Asia/Shanghai is UTC+8 all year: a "day" for per-day limits starts at 16:00 UTC.
-const CHINA_OFFSET_SECS: u64 = 8 * 3600;
+/// A "day" for per-day limits is a calendar day in Asia/Shanghai: it starts at 16:00 UTC.
+const CHINA_OFFSET_SECS: u64 = identity::CHINA_UTC_OFFSET_SECS as u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Window {
