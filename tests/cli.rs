@@ -19,6 +19,13 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[path = "cli/config.rs"]
+mod config;
+
 const VALID: &str = "11010519491231002X";
 
 #[test]

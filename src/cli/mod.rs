@@ -5,6 +5,7 @@
 
 mod audit;
 mod check;
+mod config;
 mod demo;
 mod demo_web;
 mod idcard;
@@ -42,6 +43,14 @@ impl ConfigArg {
     fn load(&self) -> anyhow::Result<gateway::Config> {
         Ok(gateway::Config::load(self.config.as_deref())?)
     }
+
+    /// The file, or that there is none, for messages.
+    fn describe(&self) -> String {
+        match &self.config {
+            Some(f) => f.display().to_string(),
+            None => "no config file (defaults and WXRN_* variables)".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Check or show the configuration, without starting anything.
+    Config {
+        #[command(subcommand)]
+        command: config::Command,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -80,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(a) => check::run(a).await,
         Command::Keys { command } => keys::run(command).await,
         Command::Audit { command } => audit::run(command).await,
+        Command::Config { command } => config::run(command),
     }
 }
 

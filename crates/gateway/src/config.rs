@@ -3,37 +3,24 @@
 //! Nested keys use a double underscore: `WXRN_LIMITS__PER_OPENID_PER_DAY=10` sets `limits.per_openid_per_day`.
 //! Every key is documented in `wxrealname.example.toml` at the repository root. Secrets are read from the
 //! environment or a file (`secret_env`, `key_env`, `key_file`, ...) and held in `secrecy` types.
+//!
+//! # Layout
+//! - this file: the keys (the structs), their defaults, the rules across keys, [`ConfigError`].
+//! - `load.rs`: the layers, the `WXRN_*` variables, relative paths resolved against the file's directory, and
+//!   errors that name the key, its file or variable and the nearest valid key.
+//! - `show.rs`: `wxrealname config show` (secrets redacted) and `config check`'s [`Problem`]s.
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+mod load;
+mod show;
+
+pub use load::{ENV_PREFIX, env_var_for};
+pub use show::Problem;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use wechat::TokenKind;
-
-/// The top-level keys that `WXRN_*` variables may set. Other `WXRN_*` variables (app secrets named by
-/// `secret_env`, `WXRN_APP_SECRET` for `wxrealname check`) are left alone.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "redis_url",
-    "redis_prefix",
-    "token_refresh_ahead_secs",
-    "upstream_base_url",
-    "upstream_timeout_ms",
-    "upstream_connect_timeout_ms",
-    "upstream_ca_file",
-    "upstream_breaker",
-    "token_kind",
-    "admin_token",
-    "admin_token_env",
-    "log_format",
-    "limits",
-    "policy",
-    "blind_index",
-    "retention",
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,58 +203,99 @@ impl Default for Config {
     }
 }
 
+/// Where a configuration value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    /// The variable's name, as set.
+    Env(String),
+    Defaults,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Defaults => f.write_str("the defaults"),
+        }
+    }
+}
+
+/// A configuration error: one sentence that names the key and where its value came from. No variant has a
+/// `source`, so `{:#}` prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("config file {} not found", .0.display())]
+    FileNotFound(PathBuf),
+    #[error("unknown key `{key}` in {origin}{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownKey {
+        key: String,
+        origin: Origin,
+        /// The nearest valid key (or variable name, for an unknown variable).
+        suggestion: Option<String>,
+    },
+    #[error("invalid value for `{key}` in {origin}: {reason}")]
+    BadValue {
+        key: String,
+        origin: Origin,
+        reason: String,
+    },
+    /// The file cannot be parsed (TOML syntax), or no key can be named.
+    #[error("{origin}: {reason}")]
+    Syntax { origin: Origin, reason: String },
+    /// A problem found once the configuration is in use (a secret's variable unset, a key file unreadable).
     #[error("configuration: {0}")]
     Invalid(String),
-    #[error("configuration: {0}")]
-    Figment(#[from] Box<figment::Error>),
 }
 
 impl Config {
-    /// Defaults, then the file (if given), then `WXRN_*` variables.
+    /// Defaults, then the file (if given), then `WXRN_*` variables; relative paths from the file resolved
+    /// against its directory (see `config/load.rs`).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            if !file.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} not found",
-                    file.display()
-                )));
-            }
-            fig = fig.merge(Toml::file(file));
-        }
-        fig = fig.merge(
-            Env::prefixed("WXRN_")
-                .split("__")
-                .filter(|k| ENV_KEYS.contains(&k.as_str().split('.').next().unwrap_or(""))),
-        );
-        let cfg: Config = fig.extract().map_err(Box::new)?;
-        cfg.check()?;
-        Ok(cfg)
+        load::load(file)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
+    /// Every path-valued key with its dotted name, for resolving relative paths. A new path key belongs here
+    /// (a test checks the template's `*_file` and `*_dir` keys against this list).
+    pub fn paths_mut(&mut self) -> Vec<(&'static str, &mut PathBuf)> {
+        let mut out: Vec<(&'static str, &mut PathBuf)> = vec![("data_dir", &mut self.data_dir)];
+        if let Some(p) = &mut self.upstream_ca_file {
+            out.push(("upstream_ca_file", p));
+        }
+        if let Some(p) = &mut self.blind_index.key_file {
+            out.push(("blind_index.key_file", p));
+        }
+        for prev in &mut self.blind_index.previous {
+            if let Some(p) = &mut prev.key_file {
+                out.push(("blind_index.previous", p));
+            }
+        }
+        out
+    }
+
+    /// Rules across keys: on failure, the key to blame and why.
+    fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, m: String| Err((key.to_owned(), m));
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return bad(format!(
-                "log_format must be \"text\" or \"json\", not {:?}",
-                self.log_format
-            ));
+            return bad(
+                "log_format",
+                format!("must be \"text\" or \"json\", not {:?}", self.log_format),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for app in &self.apps {
             if identity::AppId::parse(&app.appid).is_err() {
-                return bad(format!("apps: {:?} is not a valid appid", app.appid));
+                return bad("apps", format!("{:?} is not a valid appid", app.appid));
             }
             if !seen.insert(app.appid.as_str()) {
-                return bad(format!("apps: {} is listed twice", app.appid));
+                return bad("apps", format!("{} is listed twice", app.appid));
             }
             if app.secret.is_none() && app.secret_env.is_none() {
-                return bad(format!(
-                    "apps: {} needs `secret_env` (or `secret`)",
-                    app.appid
-                ));
+                return bad(
+                    "apps",
+                    format!("{} needs `secret_env` (or `secret`)", app.appid),
+                );
             }
         }
         let versions: std::collections::HashSet<i32> = self
@@ -280,25 +308,29 @@ impl Config {
             || versions.contains(&self.blind_index.key_version)
         {
             return bad(
-                "blind_index.previous: each version once, and not the current key_version".into(),
+                "blind_index.previous",
+                "each version once, and not the current key_version".into(),
             );
         }
         if self.limits.max_body_bytes < 256 {
-            return bad("limits.max_body_bytes must be at least 256".into());
+            return bad("limits.max_body_bytes", "must be at least 256".into());
         }
         if self.limits.header_timeout_ms < 100 {
-            return bad("limits.header_timeout_ms must be at least 100".into());
+            return bad("limits.header_timeout_ms", "must be at least 100".into());
         }
         if self.limits.max_in_flight == 0 {
-            return bad("limits.max_in_flight must be at least 1".into());
+            return bad("limits.max_in_flight", "must be at least 1".into());
         }
         if let Some(t) = self.limits.request_timeout_ms
             && t <= self.upstream_timeout_ms
         {
-            return bad(format!(
-                "limits.request_timeout_ms ({t}) must exceed upstream_timeout_ms ({})",
-                self.upstream_timeout_ms
-            ));
+            return bad(
+                "limits.request_timeout_ms",
+                format!(
+                    "{t} must exceed upstream_timeout_ms ({})",
+                    self.upstream_timeout_ms
+                ),
+            );
         }
         Ok(())
     }

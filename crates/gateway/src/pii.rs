@@ -92,6 +92,28 @@ impl Pii {
         Ok(pii)
     }
 
+    /// Whether the configured keys can be read and are well formed, without creating `{data_dir}/master.key`
+    /// (`wxrealname config check`).
+    pub fn check_keys(cfg: &BlindIndex) -> Result<(), ConfigError> {
+        if cfg.key.is_some() || cfg.key_env.is_some() || cfg.key_file.is_some() {
+            read_key(
+                cfg.key.as_ref(),
+                cfg.key_env.as_deref(),
+                cfg.key_file.as_deref(),
+                None,
+            )?;
+        }
+        for p in &cfg.previous {
+            read_key(
+                p.key.as_ref(),
+                p.key_env.as_deref(),
+                p.key_file.as_deref(),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
     fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
         for p in parts {

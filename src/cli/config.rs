@@ -1,0 +1,65 @@
+//! `wxrealname config check|show`: look at a configuration without starting anything.
+
+use super::{ConfigArg, EXIT_FAILURE, EXIT_OK};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Validate the configuration (the file, the WXRN_* variables) and check that the secrets and files it
+    /// names are there, without starting anything or creating any file. Exit 1 on any problem.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the effective configuration (defaults, then the file, then WXRN_* variables) as TOML, relative
+    /// paths resolved, secrets redacted.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Check { config } => {
+            let cfg = config.load()?;
+            let what = config.describe();
+            let problems = cfg.problems();
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            if !problems.is_empty() {
+                eprintln!(
+                    "{what}: {} problem{}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                return Ok(EXIT_FAILURE);
+            }
+            let store = if cfg.database_url.is_some() {
+                "database_url"
+            } else {
+                "SQLite"
+            };
+            println!(
+                "{what}: ok ({} app{}, data in {} ({store}), listens on {})",
+                cfg.apps.len(),
+                if cfg.apps.len() == 1 { "" } else { "s" },
+                cfg.data_dir.display(),
+                cfg.listen
+            );
+            if cfg.apps.is_empty() {
+                eprintln!("warning: no [[apps]]: every verification will answer unknown_app");
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Show { config } => {
+            let cfg = config.load()?;
+            println!(
+                "# {}: defaults, then the file, then WXRN_* variables; secrets redacted",
+                config.describe()
+            );
+            print!("{}", cfg.to_redacted_toml());
+            Ok(EXIT_OK)
+        }
+    }
+}

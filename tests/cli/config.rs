@@ -1,0 +1,350 @@
+//! Issue 13 §1: configuration does what the README says, through the binary.
+
+use super::{bin, stderr, stdout, write_config};
+use std::path::Path;
+use std::process::Output;
+
+/// `wxrealname ARGS` with the variables given and none of the caller's `WXRN_*` configuration.
+fn run_env(args: &[&str], vars: &[(&str, &str)], cwd: Option<&Path>) -> Output {
+    let mut c = bin();
+    for (k, _) in std::env::vars() {
+        if k.to_ascii_uppercase().starts_with("WXRN_") && !k.starts_with("WXRN_TEST_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args).envs(vars.iter().copied());
+    if let Some(d) = cwd {
+        c.current_dir(d);
+    }
+    c.output().unwrap()
+}
+
+/// The effective configuration `config show` prints, parsed.
+fn shown(o: &Output) -> toml::Table {
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+    toml::from_str(&stdout(o)).unwrap()
+}
+
+/// README: "Every key can also be set as `WXRN_<KEY>` (`WXRN_LIMITS__PER_OPENID_PER_DAY=10`)"; docs/deploy.md:
+/// `WXRN_DATABASE_URL`, `WXRN_REDIS_URL`. Upper case, nested with `__`, every kind of value.
+#[test]
+fn upper_case_variables_set_keys_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let o = run_env(
+        &["config", "show", "--config", cfg],
+        &[
+            ("WXRN_LIMITS__PER_OPENID_PER_DAY", "10"),
+            ("WXRN_LISTEN", "0.0.0.0:8443"),
+            (
+                "WXRN_REDIS_URL",
+                "redis://:redis-pw-s3cret@cache.internal:6379",
+            ),
+            ("WXRN_REDIS_PREFIX", "2026"),
+            ("WXRN_POLICY__REQUIRE_GUARDIAN_CONSENT", "true"),
+            ("WXRN_BLIND_INDEX__KEY_ENV", "WXRN_BLIND_INDEX_KEY"),
+        ],
+        None,
+    );
+    let t = shown(&o);
+    assert_eq!(t["limits"]["per_openid_per_day"].as_integer(), Some(10));
+    assert_eq!(
+        t["limits"]["per_key_per_second"].as_integer(),
+        Some(50),
+        "the other keys of the table keep their values"
+    );
+    assert_eq!(t["listen"].as_str(), Some("0.0.0.0:8443"));
+    assert_eq!(
+        t["redis_prefix"].as_str(),
+        Some("2026"),
+        "a number stays text"
+    );
+    assert_eq!(
+        t["policy"]["require_guardian_consent"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        t["blind_index"]["key_env"].as_str(),
+        Some("WXRN_BLIND_INDEX_KEY")
+    );
+    assert_eq!(
+        t["redis_url"].as_str(),
+        Some("redis://:***@cache.internal:6379"),
+        "set, and its password redacted"
+    );
+    assert!(!stdout(&o).contains("redis-pw-s3cret"));
+}
+
+/// The README's own command: `WXRN_DATA_DIR=./data/demo wxrealname audit verify`, no config file, relative to
+/// the working directory.
+#[tokio::test]
+async fn wxrn_data_dir_points_the_commands_at_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/demo/wxrealname.db");
+    {
+        let s = store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        for i in 1..=3 {
+            s.append(super::entry(i), Default::default()).await.unwrap();
+        }
+    }
+    let o = tokio::task::spawn_blocking({
+        let cwd = dir.path().to_owned();
+        move || {
+            run_env(
+                &["audit", "verify"],
+                &[("WXRN_DATA_DIR", "./data/demo")],
+                Some(&cwd),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "audit chain ok: 3 rows verified");
+}
+
+/// docs/deploy.md: `WXRN_DATABASE_URL` instead of `database_url` in the file. The key is written to and listed
+/// from PostgreSQL, and nothing lands in the file's SQLite.
+#[tokio::test]
+async fn wxrn_database_url_selects_postgres() {
+    let (url, _guard) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let o = tokio::task::spawn_blocking({
+        let (cfg, url) = (cfg.clone(), url.clone());
+        move || {
+            let cfg = cfg.to_str().unwrap();
+            let vars = [("WXRN_DATABASE_URL", url.as_str())];
+            let created = run_env(
+                &[
+                    "keys",
+                    "create",
+                    "--config",
+                    cfg,
+                    "--app",
+                    "wxd0000000000de301",
+                    "--name",
+                    "pg",
+                    "--json",
+                ],
+                &vars,
+                None,
+            );
+            assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+            run_env(&["keys", "list", "--config", cfg, "--json"], &vars, None)
+        }
+    })
+    .await
+    .unwrap();
+    let list: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(list[0]["name"], "pg");
+    assert!(!dir.path().join("data/wxrealname.db").exists());
+    let s = store::open(&url).await.unwrap();
+    assert_eq!(s.api_keys().await.unwrap().len(), 1);
+}
+
+/// Relative paths in a file are relative to the file's directory, wherever the command runs.
+#[test]
+fn relative_paths_in_the_file_resolve_against_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(etc.join("master.key"), "ab".repeat(32)).unwrap();
+    std::fs::write(
+        etc.join("wxrealname.toml"),
+        "data_dir = \"./data\"\n[blind_index]\nkey_file = \"master.key\"\n\
+         [[apps]]\nappid = \"wxd0000000000de301\"\nsecret_env = \"WXRN_SECRET_TEST\"\n",
+    )
+    .unwrap();
+    let o = run_env(
+        &[
+            "keys",
+            "create",
+            "--config",
+            "../etc/wxrealname.toml",
+            "--app",
+            "wxd0000000000de301",
+            "--name",
+            "rel",
+        ],
+        &[],
+        Some(&elsewhere),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(etc.join("data/wxrealname.db").exists());
+    assert!(!elsewhere.join("data").exists());
+
+    let o = run_env(
+        &["config", "check", "--config", "../etc/wxrealname.toml"],
+        &[("WXRN_SECRET_TEST", "x")],
+        Some(&elsewhere),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the key file is found: {}",
+        stderr(&o)
+    );
+    let o = run_env(
+        &["config", "show", "--config", "../etc/wxrealname.toml"],
+        &[],
+        Some(&elsewhere),
+    );
+    let t = shown(&o);
+    let etc = etc.canonicalize().unwrap();
+    assert_eq!(
+        Path::new(t["data_dir"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        etc.join("data")
+    );
+    assert_eq!(
+        Path::new(t["blind_index"]["key_file"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        etc.join("master.key")
+    );
+}
+
+/// One line, naming the file (or variable) and the key, with the nearest valid key; no figment profile names.
+#[test]
+fn a_config_error_is_one_line_that_names_the_file_the_key_and_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("wxrealname.toml");
+    std::fs::write(&cfg, "listne = \"127.0.0.1:0\"\n").unwrap();
+    let cfg_abs = std::path::absolute(&cfg).unwrap();
+    for cmd in [
+        &["serve"][..],
+        &["keys", "list"],
+        &["audit", "verify"],
+        &["config", "check"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--config", cfg.to_str().unwrap()]);
+        let o = run_env(&args, &[], None);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: unknown key `listne` in {}; did you mean `listen`?\n",
+                cfg_abs.display()
+            ),
+            "{cmd:?}"
+        );
+    }
+
+    let o = run_env(
+        &["config", "show"],
+        &[("WXRN_LIMITS__PER_OPENID_PER_DYA", "3")],
+        Some(dir.path()),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: unknown key `limits.per_openid_per_dya` in environment variable \
+         WXRN_LIMITS__PER_OPENID_PER_DYA; did you mean `WXRN_LIMITS__PER_OPENID_PER_DAY`?\n"
+    );
+
+    std::fs::write(&cfg, "[limits]\nmax_in_flight = 0\n").unwrap();
+    let o = run_env(&["serve", "--config", cfg.to_str().unwrap()], &[], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("`limits.max_in_flight`") && err.contains(&cfg_abs.display().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("default"), "no figment profile names: {err}");
+}
+
+/// `config check` validates without starting anything (no data directory, no key file created) and fails
+/// when a secret the file names is not set.
+#[test]
+fn config_check_validates_the_file_and_its_secrets_without_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let o = run_env(&["config", "check", "--config", cfg], &[], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("WXRN_SECRET_TEST is not set"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_env(
+        &["config", "check", "--config", cfg],
+        &[("WXRN_SECRET_TEST", "s3cret-app")],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(": ok"), "{}", stdout(&o));
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+
+    // A key file that is not a key.
+    std::fs::write(
+        dir.path().join("extra.toml"),
+        "[blind_index]\nkey_file = \"no-such.key\"\n",
+    )
+    .unwrap();
+    let o = run_env(
+        &[
+            "config",
+            "check",
+            "--config",
+            dir.path().join("extra.toml").to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no-such.key"), "{}", stderr(&o));
+    assert_eq!(
+        run_env(
+            &["config", "check", "--config", "/nonexistent.toml"],
+            &[],
+            None
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+}
+
+/// `config show` prints what the gateway would use, and no secret.
+#[test]
+fn config_show_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("wxrealname.toml");
+    std::fs::write(
+        &cfg,
+        "database_url = \"postgres://wx:db-s3cret@db.internal/wx\"\n\
+         [[apps]]\nappid = \"wxd0000000000de301\"\nsecret = \"app-s3cret\"\n",
+    )
+    .unwrap();
+    let o = run_env(
+        &["config", "show"],
+        &[
+            ("WXRN_CONFIG", cfg.to_str().unwrap()),
+            ("WXRN_ADMIN_TOKEN", "admin-s3cret"),
+            ("WXRN_BLIND_INDEX__KEY", &"ab".repeat(32)),
+        ],
+        None,
+    );
+    let out = stdout(&o);
+    let t = shown(&o);
+    for secret in ["db-s3cret", "app-s3cret", "admin-s3cret", "abababab"] {
+        assert!(!out.contains(secret), "{secret} shown: {out}");
+    }
+    assert_eq!(t["admin_token"].as_str(), Some("<redacted>"));
+    assert_eq!(t["blind_index"]["key"].as_str(), Some("<redacted>"));
+    assert_eq!(t["apps"][0]["secret"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        t["database_url"].as_str(),
+        Some("postgres://wx:***@db.internal/wx")
+    );
+}
