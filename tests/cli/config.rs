@@ -110,7 +110,8 @@ async fn wxrn_data_dir_points_the_commands_at_a_store() {
 /// from PostgreSQL, and nothing lands in the file's SQLite.
 #[tokio::test]
 async fn wxrn_database_url_selects_postgres() {
-    let (url, _guard) = store::testing::fresh_pg_schema(&store::testing::pg_test_url()).await;
+    test_support::needs!(Postgres);
+    let (url, _guard) = test_support::fresh_pg_schema(&test_support::pg_test_url()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path());
     let o = tokio::task::spawn_blocking({
