@@ -12,6 +12,7 @@
 use chrono::NaiveDate;
 use gateway::error::ApiError;
 use gateway::routes::VerifyRequest;
+use secrecy::ExposeSecret;
 use identity::{CredId, OpenId, RealName};
 use libfuzzer_sys::fuzz_target;
 
@@ -69,18 +70,19 @@ fn parse_message(message: &str, body: &[u8]) {
     no_digit_runs_quoted(message, body);
 }
 
-/// Mirrors `routes/verify.rs::validate` after authentication, in its order, up to the ID number (the checks
+/// Mirrors `routes/verify/request.rs::validate` after authentication, in its order, up to the ID number (the checks
 /// after it, cred_type, code and purpose, are comparisons on plain values).
 fn fields(req: &VerifyRequest) {
+    let (real_name, cred_id) = (req.real_name.expose_secret(), req.cred_id.expose_secret());
     let today = NaiveDate::from_ymd_opt(2025, 6, 15).unwrap();
     let rejection = if OpenId::parse(&req.openid).is_err() {
         Some(ApiError::InvalidOpenid)
-    } else if let Err(e) = RealName::parse(&req.real_name) {
+    } else if let Err(e) = RealName::parse(real_name) {
         Some(ApiError::InvalidRealName {
             reason: e.code(),
             message: e.to_string(),
         })
-    } else if let Err(e) = CredId::parse_on(&req.cred_id, today) {
+    } else if let Err(e) = CredId::parse_on(cred_id, today) {
         Some(ApiError::InvalidCredId {
             reason: e.code(),
             message: e.to_string(),
@@ -91,16 +93,16 @@ fn fields(req: &VerifyRequest) {
     if let Some(err) = rejection {
         let body = serde_json::to_string(&err.body()).unwrap();
         assert_eq!(err.status().as_u16(), 422);
-        no_digit_runs_quoted(&body, req.cred_id.as_bytes());
-        let name = req.real_name.trim();
+        no_digit_runs_quoted(&body, cred_id.as_bytes());
+        let name = real_name.trim();
         if name.chars().count() >= 2 && name.chars().all(|c| !c.is_ascii()) {
             assert!(!body.contains(name), "an error body quotes the name");
         }
         return;
     }
     // Valid name and ID number: what the gateway stores and shows is masked.
-    let name = RealName::parse(&req.real_name).unwrap();
-    let cred = CredId::parse_on(&req.cred_id, today).unwrap();
+    let name = RealName::parse(real_name).unwrap();
+    let cred = CredId::parse_on(cred_id, today).unwrap();
     let birth = &cred.expose()[6..14];
     assert!(!cred.masked().contains(birth));
     assert!(!format!("{cred:?} {name:?} {cred} {name}").contains(birth));

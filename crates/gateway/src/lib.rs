@@ -6,7 +6,8 @@
 //! - [`serve`]: the HTTP/1.1 connection loop (wait for a complete head, `max_in_flight` admission, hyper per
 //!   request round, idle connections taken back from hyper, half-close).
 //! - [`config`]: the TOML + `WXRN_*` configuration.
-//! - [`routes`]: the router; `routes/verify.rs` holds the verification pipeline (read it first).
+//! - [`routes`]: the router; `routes/verify/` holds the verification pipeline, one file per step (read its
+//!   `mod.rs` first).
 //! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
 //! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.

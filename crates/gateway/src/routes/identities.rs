@@ -1,5 +1,6 @@
 //! The identity registry: who has been verified, and does a name + ID match what was verified.
 
+use super::verify::request;
 use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
@@ -9,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use identity::{CredId, RealName};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
@@ -83,31 +84,17 @@ pub async fn erase(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
+// The name and ID number are `SecretString`s: `Debug` shows neither, and their memory is zeroised when the request
+// is dropped.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     pub appid: Option<String>,
     pub openid: String,
-    pub real_name: String,
-    pub cred_id: String,
-}
-
-/// Holds the raw name and ID number: `Debug` shows neither.
-impl std::fmt::Debug for MatchRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MatchRequest")
-            .field("appid", &self.appid)
-            .field("openid", &self.openid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for MatchRequest {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.real_name.zeroize();
-        self.cred_id.zeroize();
-    }
+    #[schema(value_type = String)]
+    pub real_name: SecretString,
+    #[schema(value_type = String)]
+    pub cred_id: SecretString,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -137,14 +124,7 @@ pub async fn matches(
     // The rejection is mapped here, not left to axum, so an oversized body gets the envelope (413).
     let req: MatchRequest = body::parse(&body::bytes(bytes)?)?;
     let appid = caller.resolve_app(req.appid.as_deref())?;
-    let name = RealName::parse(&req.real_name).map_err(|e| ApiError::InvalidRealName {
-        reason: e.code(),
-        message: e.to_string(),
-    })?;
-    let cred = CredId::parse_on(&req.cred_id, st.today()).map_err(|e| ApiError::InvalidCredId {
-        reason: e.code(),
-        message: e.to_string(),
-    })?;
+    let subject = request::subject(&req.real_name, &req.cred_id, st.today())?;
     let Some(found) = st.store.identity(&appid, &req.openid).await? else {
         return Ok(Json(MatchView {
             matches: false,
@@ -154,7 +134,7 @@ pub async fn matches(
     // A row indexed under a key version whose key is no longer configured cannot be compared: no match.
     let matches = st
         .pii
-        .pair_index_for(found.key_version, &name, &cred)
+        .pair_index_for(found.key_version, &subject.name, &subject.cred)
         .is_some_and(|pair| bool::from(pair.ct_eq(&found.blind_pair)));
     Ok(Json(MatchView {
         matches,

@@ -15,6 +15,7 @@ use gateway::routes::VerifyRequest;
 use identity::{CredId, OpenId, RealName};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -42,7 +43,7 @@ struct MatchBody {
     cred_id: String,
 }
 
-/// The pipeline's checks before anything is spent, in its order (`routes/verify.rs::validate`,
+/// The pipeline's checks before anything is spent, in its order (`routes/verify/request.rs::validate`,
 /// `routes/identities.rs::matches`), for a caller whose key is bound to the demo app.
 fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
     use Expect::Error;
@@ -77,7 +78,11 @@ fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
     if OpenId::parse(&req.openid).is_err() {
         return Error(422, "invalid_openid");
     }
-    if let Some(e) = name_and_id(None, &req.real_name, &req.cred_id) {
+    if let Some(e) = name_and_id(
+        None,
+        req.real_name.expose_secret(),
+        req.cred_id.expose_secret(),
+    ) {
         return e;
     }
     let cred_type_ok = match &req.cred_type {
