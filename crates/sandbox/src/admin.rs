@@ -7,6 +7,11 @@
 //! | `unknown_app` | 404 | no app with that appid |
 //! | `unknown_user` | 404 | the app has no user with that openid |
 //! | `not_found` | 404 | no such endpoint |
+//!
+//! The paid providers' part: `POST /sandbox/providers/tencent {"secret_id", "secret_key"}`,
+//! `POST /sandbox/providers/aliyun {"access_key_id", "access_key_secret"}` register credentials;
+//! `POST /sandbox/people {"name", "cred_id"}` puts a person in the authoritative record (answers the masked
+//! forms only).
 use crate::{Fault, SandboxError, SandboxState};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -29,6 +34,9 @@ pub(crate) fn routes() -> Router<SandboxState> {
         .route("/sandbox/apps", get(list_apps).post(put_app))
         .route("/sandbox/apps/{appid}/tokens", get(token_status))
         .route("/sandbox/users", post(put_user))
+        .route("/sandbox/providers/tencent", post(put_tencent))
+        .route("/sandbox/providers/aliyun", post(put_aliyun))
+        .route("/sandbox/people", post(put_person))
         .route("/sandbox/consent", post(consent))
         .route("/sandbox/consent/bulk", post(consent_bulk))
         .route("/sandbox/login", post(login))
@@ -153,6 +161,60 @@ async fn put_user(State(s): State<SandboxState>, AdminJson(b): AdminJson<UserBod
     )?;
     Ok(Json(
         json!({"appid": b.appid, "openid": b.openid, "verified": b.real_name.is_some()}),
+    ))
+}
+
+/// Holds a secret: no `Debug`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TencentBody {
+    secret_id: String,
+    secret_key: String,
+}
+
+async fn put_tencent(
+    State(s): State<SandboxState>,
+    AdminJson(b): AdminJson<TencentBody>,
+) -> AdminResult {
+    s.add_tencent_credentials(&b.secret_id, &b.secret_key)?;
+    Ok(Json(
+        json!({"provider": "tencent", "secret_id": b.secret_id}),
+    ))
+}
+
+/// Holds a secret: no `Debug`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliyunBody {
+    access_key_id: String,
+    access_key_secret: String,
+}
+
+async fn put_aliyun(
+    State(s): State<SandboxState>,
+    AdminJson(b): AdminJson<AliyunBody>,
+) -> AdminResult {
+    s.add_aliyun_credentials(&b.access_key_id, &b.access_key_secret)?;
+    Ok(Json(
+        json!({"provider": "aliyun", "access_key_id": b.access_key_id}),
+    ))
+}
+
+/// Holds (fictional) personal data: no `Debug`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonBody {
+    name: String,
+    cred_id: String,
+}
+
+async fn put_person(
+    State(s): State<SandboxState>,
+    AdminJson(b): AdminJson<PersonBody>,
+) -> AdminResult {
+    let (masked_name, masked_cred_id) = s.add_person(&b.name, &b.cred_id)?;
+    Ok(Json(
+        json!({"masked_name": masked_name, "masked_cred_id": masked_cred_id}),
     ))
 }
 

@@ -72,6 +72,8 @@ impl Quotas {
             E::StableToken => self.stable_token,
             E::Jscode2session => self.jscode2session,
             E::Checkrealnameinfo => self.checkrealnameinfo,
+            // The providers' own limits (Tencent "-7") are forced with a fault's `result`.
+            E::TencentIdcard | E::AliyunId2meta => None,
         }
     }
 }

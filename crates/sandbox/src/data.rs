@@ -19,6 +19,50 @@ pub(crate) struct Data {
     quota_used: HashMap<(String, Endpoint), (NaiveDate, u64)>,
     pub(crate) stats: Stats,
     last_purge: Option<DateTime<Utc>>,
+    /// The paid providers' side: credentials and the authoritative record.
+    pub(crate) providers: ProviderData,
+}
+
+/// What the simulated Tencent and Aliyun hold. Secrets and (fictional) personal data: no `Debug`.
+#[derive(Default)]
+pub(crate) struct ProviderData {
+    /// SecretId -> SecretKey.
+    pub(crate) tencent_keys: HashMap<String, String>,
+    /// AccessKey id -> AccessKey secret.
+    pub(crate) aliyun_keys: HashMap<String, String>,
+    /// The authoritative record: normalised ID number -> normalised name.
+    pub(crate) people: HashMap<String, String>,
+    /// ACS3 signature nonces seen recently, with when.
+    pub(crate) acs_nonces: HashMap<String, DateTime<Utc>>,
+}
+
+/// What the authoritative record says of a submitted pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PersonVerdict {
+    InvalidCredId,
+    InvalidName,
+    NoRecord,
+    Match,
+    Mismatch,
+}
+
+impl ProviderData {
+    /// Judged on normalised values, as the real services compare (a lowercase check character `x` is `X`).
+    /// The ID number is checked first, as Tencent's `-2` comes before `-3` in its table.
+    pub(crate) fn verdict(&self, name: &str, cred_id: &str, now: DateTime<Utc>) -> PersonVerdict {
+        let today = crate::clock::shanghai_day(now);
+        let Ok(cred_id) = identity::CredId::parse_on(cred_id, today) else {
+            return PersonVerdict::InvalidCredId;
+        };
+        let Ok(name) = identity::RealName::parse(name) else {
+            return PersonVerdict::InvalidName;
+        };
+        match self.people.get(cred_id.expose()) {
+            None => PersonVerdict::NoRecord,
+            Some(held) if held == name.expose() => PersonVerdict::Match,
+            Some(_) => PersonVerdict::Mismatch,
+        }
+    }
 }
 
 pub(crate) struct App {
@@ -137,5 +181,9 @@ impl Data {
         self.js_codes.retain(|_, g| now < g.expires_at);
         self.tokens
             .retain(|_, r| now < after(r.expires_at, EXPIRED_TOKEN_MEMORY));
+        let nonce_memory = chrono::Duration::seconds(providers::aliyun::MAX_SKEW_SECS);
+        self.providers
+            .acs_nonces
+            .retain(|_, seen| now - *seen <= nonce_memory);
     }
 }

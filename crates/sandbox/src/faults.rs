@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The four WeChat endpoints the sandbox serves.
+/// The endpoints the sandbox serves: WeChat's four and the two paid providers' (both at `POST /`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
@@ -24,14 +24,20 @@ pub enum Endpoint {
     Jscode2session,
     /// `POST /intp/realname/checkrealnameinfo`
     Checkrealnameinfo,
+    /// `POST /` with `X-TC-Action: IdCardVerification` (Tencent Cloud FaceID)
+    TencentIdcard,
+    /// `POST /` with `x-acs-action: Id2MetaVerify` (Aliyun Cloudauth)
+    AliyunId2meta,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::Jscode2session,
         Endpoint::Checkrealnameinfo,
+        Endpoint::TencentIdcard,
+        Endpoint::AliyunId2meta,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,12 +46,20 @@ impl Endpoint {
             Endpoint::StableToken => "stable_token",
             Endpoint::Jscode2session => "jscode2session",
             Endpoint::Checkrealnameinfo => "checkrealnameinfo",
+            Endpoint::TencentIdcard => "tencent_idcard",
+            Endpoint::AliyunId2meta => "aliyun_id2meta",
         }
+    }
+
+    /// Whether this is one of the paid providers' endpoints (which take `result`, not `errcode`).
+    pub fn is_provider(self) -> bool {
+        matches!(self, Endpoint::TencentIdcard | Endpoint::AliyunId2meta)
     }
 }
 
-/// One fault, as posted to `POST /sandbox/faults`. At most one of `errcode`, `http_status`, `malformed`,
-/// `body` and `drop` may be set; `delay_ms` combines with any of them.
+/// One fault, as posted to `POST /sandbox/faults`. At most one of `errcode`, `result`, `http_status`,
+/// `malformed`, `body` and `drop` may be set; `delay_ms` combines with any of them. `errcode` is for WeChat's
+/// endpoints, `result` for the providers'.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
@@ -68,6 +82,11 @@ pub struct Fault {
     pub drop: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+    /// A provider answer to force, without processing: a Tencent `Result` ("-4") or error `Code`
+    /// ("InternalError"), an Aliyun business `Code` ("402") or gateway error `Code` ("Throttling.User").
+    /// Billed as the spec's rules bill that answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 fn one() -> u32 {
@@ -90,6 +109,7 @@ impl Fault {
             malformed: false,
             drop: false,
             body: None,
+            result: None,
         }
     }
     /// Answer `errcode` without processing.
@@ -117,6 +137,13 @@ impl Fault {
     pub fn body(endpoint: Endpoint, body: serde_json::Value) -> Self {
         Self {
             body: Some(body),
+            ..Self::new(endpoint)
+        }
+    }
+    /// Force a provider answer (a Tencent `Result` or error `Code`, an Aliyun `Code`), without processing.
+    pub fn result(endpoint: Endpoint, result: &str) -> Self {
+        Self {
+            result: Some(result.to_owned()),
             ..Self::new(endpoint)
         }
     }
@@ -150,9 +177,23 @@ impl Fault {
             self.malformed,
             self.body.is_some(),
             self.drop,
+            self.result.is_some(),
         ];
         if answers.iter().filter(|set| **set).count() > 1 {
-            return Err("set at most one of errcode, http_status, malformed, body and drop".into());
+            return Err(
+                "set at most one of errcode, result, http_status, malformed, body and drop".into(),
+            );
+        }
+        if self.endpoint.is_provider() && self.errcode.is_some() {
+            return Err("errcode is for WeChat's endpoints; use result for a provider".into());
+        }
+        if !self.endpoint.is_provider() && self.result.is_some() {
+            return Err("result is for the providers' endpoints; use errcode for WeChat".into());
+        }
+        if let Some(r) = &self.result
+            && providers::sanitize_code(r) != *r
+        {
+            return Err("result must be a provider code (A-Z, a-z, 0-9, '.', '_', '-')".into());
         }
         if self.errmsg.is_some() && self.errcode.is_none() {
             return Err("errmsg goes with errcode".into());

@@ -1,6 +1,8 @@
 //! WeChat simulated: the token, login and real-name check endpoints, behaving as
 //! `wechat-realname-api.md` says WeChat does, so the product can be developed, demonstrated and tested
-//! without WeChat credentials. A product feature, not a mock: `wxrealname sandbox` serves it.
+//! without WeChat credentials. A product feature, not a mock: `wxrealname sandbox` serves it. The same
+//! address also simulates the two paid name + ID-number checks (Tencent Cloud FaceID, Aliyun Cloudauth) at
+//! `POST /`, as `second-providers.md` describes them.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -21,6 +23,8 @@
 //! - [`config`]: [`SandboxConfig`] and [`Quotas`].
 //! - `state`: [`SandboxState`], the admin actions in process; `data`: what its one mutex guards.
 //! - `wx/`: the WeChat endpoints (`token`, `login`, `realname`) and the errcode table.
+//! - `two_factor/`: the paid providers at `POST /`: Tencent FaceID `IdCardVerification` and Aliyun Cloudauth
+//!   `Id2MetaVerify`, signatures checked with the client's own signers (`providers::sign`).
 //! - [`admin`]: the `/sandbox/...` HTTP API and its error envelope.
 //! - `consent`: WeChat's consent page for browsers (`/consent`): agree, decline, cancel.
 //! - [`faults`]: [`Fault`] and [`Endpoint`], what an injected fault does.
@@ -39,6 +43,7 @@ pub mod faults;
 mod server;
 mod state;
 pub mod stats;
+mod two_factor;
 mod wx;
 
 pub use config::{Quotas, SandboxConfig};
@@ -46,7 +51,7 @@ pub use error::{Result, SandboxError};
 pub use faults::{Endpoint, Fault};
 pub use server::{Sandbox, SandboxHandle};
 pub use state::{AppSummary, SandboxState, TokenStatus};
-pub use stats::Stats;
+pub use stats::{Billed, Stats};
 
 use axum::Router;
 use axum::http::Request;
@@ -68,6 +73,7 @@ pub fn router(state: SandboxState) -> Router {
         .on_failure(DefaultOnFailure::new().level(Level::DEBUG));
     Router::new()
         .merge(wx::routes())
+        .merge(two_factor::routes())
         .merge(admin::routes())
         .merge(consent::routes())
         .fallback(admin::not_found)

@@ -51,6 +51,20 @@ pub struct AppSummary {
     pub users: u64,
 }
 
+fn check_credential(id_field: &str, id: &str, secret_field: &str, secret: &str) -> Result<()> {
+    if !plain_id(id, 128) {
+        return Err(SandboxError::InvalidRequest(format!(
+            "{id_field} must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'"
+        )));
+    }
+    if secret.is_empty() || secret.len() > 256 {
+        return Err(SandboxError::InvalidRequest(format!(
+            "{secret_field} must be 1 to 256 characters"
+        )));
+    }
+    Ok(())
+}
+
 fn plain_id(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
@@ -256,6 +270,56 @@ impl SandboxState {
             tracing::debug!(appid, revoked, "tokens revoked");
             Ok(revoked)
         })
+    }
+
+    /// Register (or replace) a Tencent Cloud SecretId / SecretKey pair that `POST /` accepts.
+    pub fn add_tencent_credentials(&self, secret_id: &str, secret_key: &str) -> Result<()> {
+        check_credential("secret_id", secret_id, "secret_key", secret_key)?;
+        self.lock()
+            .providers
+            .tencent_keys
+            .insert(secret_id.to_owned(), secret_key.to_owned());
+        tracing::debug!("sandbox tencent credentials set");
+        Ok(())
+    }
+
+    /// Register (or replace) an Aliyun AccessKey pair that `POST /` accepts.
+    pub fn add_aliyun_credentials(
+        &self,
+        access_key_id: &str,
+        access_key_secret: &str,
+    ) -> Result<()> {
+        check_credential(
+            "access_key_id",
+            access_key_id,
+            "access_key_secret",
+            access_key_secret,
+        )?;
+        self.lock()
+            .providers
+            .aliyun_keys
+            .insert(access_key_id.to_owned(), access_key_secret.to_owned());
+        tracing::debug!("sandbox aliyun credentials set");
+        Ok(())
+    }
+
+    /// Put a person in the providers' authoritative record (replacing whoever held that ID number). Both
+    /// values must be valid, and are stored normalised; returns their masked forms.
+    pub fn add_person(&self, name: &str, cred_id: &str) -> Result<(String, String)> {
+        let today = crate::clock::shanghai_day(self.now());
+        let cred_id = identity::CredId::parse_on(cred_id, today).map_err(|e| {
+            SandboxError::InvalidRequest(format!("cred_id is not a valid ID number ({})", e.code()))
+        })?;
+        let name = identity::RealName::parse(name).map_err(|e| {
+            SandboxError::InvalidRequest(format!("name is not a valid name ({})", e.code()))
+        })?;
+        let masked = (name.masked(), cred_id.masked());
+        self.lock()
+            .providers
+            .people
+            .insert(cred_id.expose().to_owned(), name.expose().to_owned());
+        tracing::debug!(cred_id = %masked.1, "sandbox person set");
+        Ok(masked)
     }
 
     /// Queue a fault for the next `fault.times` calls of its endpoint, after those already queued.

@@ -24,6 +24,31 @@ pub struct Stats {
     pub outcomes: BTreeMap<String, u64>,
     /// Calls that a fault applied to.
     pub faults_applied: u64,
+    /// Provider calls billed by the spec's rules (Tencent `Result` "0"/"-1", Aliyun BizCode 1/2), forced
+    /// answers and dropped connections included.
+    #[serde(default)]
+    pub billed: Billed,
+    /// Provider answers by endpoint and code: `"tencent_idcard:-5"`, `"aliyun_id2meta:BizCode1"`,
+    /// `"aliyun_id2meta:SignatureDoesNotMatch"`.
+    #[serde(default)]
+    pub provider_answers: BTreeMap<String, u64>,
+}
+
+/// Billed provider calls, per provider endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billed {
+    pub tencent_idcard: u64,
+    pub aliyun_id2meta: u64,
+}
+
+impl Billed {
+    pub(crate) fn bump(&mut self, endpoint: Endpoint) {
+        match endpoint {
+            Endpoint::TencentIdcard => self.tencent_idcard += 1,
+            Endpoint::AliyunId2meta => self.aliyun_id2meta += 1,
+            _ => {}
+        }
+    }
 }
 
 impl Stats {
@@ -35,6 +60,13 @@ impl Stats {
     pub fn outcome(&self, result: &str) -> u64 {
         self.outcomes.get(result).copied().unwrap_or(0)
     }
+    /// How many times a provider endpoint answered `code` (see [`Stats::provider_answers`]).
+    pub fn provider_answer(&self, endpoint: Endpoint, code: &str) -> u64 {
+        self.provider_answers
+            .get(&format!("{}:{code}", endpoint.as_str()))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +75,10 @@ pub struct PerEndpoint {
     pub stable_token: u64,
     pub jscode2session: u64,
     pub checkrealnameinfo: u64,
+    #[serde(default)]
+    pub tencent_idcard: u64,
+    #[serde(default)]
+    pub aliyun_id2meta: u64,
 }
 
 impl PerEndpoint {
@@ -52,6 +88,8 @@ impl PerEndpoint {
             Endpoint::StableToken => self.stable_token,
             Endpoint::Jscode2session => self.jscode2session,
             Endpoint::Checkrealnameinfo => self.checkrealnameinfo,
+            Endpoint::TencentIdcard => self.tencent_idcard,
+            Endpoint::AliyunId2meta => self.aliyun_id2meta,
         }
     }
     pub(crate) fn bump(&mut self, endpoint: Endpoint) {
@@ -60,6 +98,8 @@ impl PerEndpoint {
             Endpoint::StableToken => &mut self.stable_token,
             Endpoint::Jscode2session => &mut self.jscode2session,
             Endpoint::Checkrealnameinfo => &mut self.checkrealnameinfo,
+            Endpoint::TencentIdcard => &mut self.tencent_idcard,
+            Endpoint::AliyunId2meta => &mut self.aliyun_id2meta,
         };
         *n += 1;
     }

@@ -99,7 +99,7 @@ pub(crate) async fn answer(
     }
 }
 
-fn next_fault(data: &mut Data, endpoint: Endpoint) -> Option<Fault> {
+pub(crate) fn next_fault(data: &mut Data, endpoint: Endpoint) -> Option<Fault> {
     let queue = data.faults.get_mut(&endpoint)?;
     let front = queue.front_mut()?;
     let fault = Fault {
@@ -113,7 +113,7 @@ fn next_fault(data: &mut Data, endpoint: Endpoint) -> Option<Fault> {
     Some(fault)
 }
 
-fn fault_response(fault: &Fault) -> Response {
+pub(crate) fn fault_response(fault: &Fault) -> Response {
     if let Some(code) = fault.errcode {
         return match &fault.errmsg {
             Some(msg) => axum::Json(json!({"errcode": code, "errmsg": msg})).into_response(),
@@ -152,7 +152,7 @@ fn fault_response(fault: &Fault) -> Response {
 /// Close the connection without a response. Served by [`crate::Sandbox`], the socket is closed before a
 /// single byte of response; under another server (no [`ConnKill`]), the headers go out and the body then
 /// fails, which a client also sees as an error, only later.
-async fn drop_connection(kill: Option<ConnKill>) -> Response {
+pub(crate) async fn drop_connection(kill: Option<ConnKill>) -> Response {
     match kill {
         Some(kill) => {
             kill.fire();

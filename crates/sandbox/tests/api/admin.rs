@@ -252,7 +252,12 @@ async fn stats_count_calls_tokens_codes_and_errcodes() {
     assert_eq!(status, 200);
     assert_eq!(
         v["calls"],
-        json!({"token": 2, "stable_token": 2, "jscode2session": 1, "checkrealnameinfo": 3})
+        json!({"token": 2, "stable_token": 2, "jscode2session": 1, "checkrealnameinfo": 3,
+               "tencent_idcard": 0, "aliyun_id2meta": 0})
+    );
+    assert_eq!(
+        v["billed"],
+        json!({"tencent_idcard": 0, "aliyun_id2meta": 0})
     );
     assert_eq!(v["tokens_issued"], json!({"token": 1, "stable_token": 1}));
     assert_eq!(

@@ -8,5 +8,6 @@ mod demo;
 mod faults;
 mod login;
 mod logs;
+mod providers;
 mod realname;
 mod tokens;
