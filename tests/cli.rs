@@ -95,7 +95,21 @@ fn idcard_check_reads_a_file_and_hints_the_18_digit_form() {
     assert_eq!(lines[2]["normalized"], VALID, "full-width input");
 }
 
+/// A config with its master key in `{dir}/master.key` (made by `keys init-master` when missing), outside the
+/// data directory `{dir}/data`.
 fn write_config(dir: &Path) -> std::path::PathBuf {
+    let key = dir.join("master.key");
+    if !key.exists() {
+        let o = run(&["keys", "init-master", "--out", key.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    }
+    write_config_text(
+        dir,
+        &format!("[blind_index]\nkey_file = \"{}\"\n", key.display()),
+    )
+}
+
+fn write_config_text(dir: &Path, extra: &str) -> std::path::PathBuf {
     let cfg = dir.join("wxrealname.toml");
     std::fs::write(
         &cfg,
@@ -103,6 +117,7 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
             r#"listen = "127.0.0.1:0"
 data_dir = "{}"
 upstream_base_url = "http://127.0.0.1:9"
+{extra}
 [[apps]]
 appid = "wxd0000000000de301"
 secret_env = "WXRN_SECRET_TEST"
@@ -112,6 +127,49 @@ secret_env = "WXRN_SECRET_TEST"
     )
     .unwrap();
     cfg
+}
+
+/// Start `serve` and wait for its "listening" line; returns the child, its address and what it logged so far.
+fn start_serve(cfg: &Path) -> (std::process::Child, String, String) {
+    let mut child = bin()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .env("WXRN_SECRET_TEST", "s3cr3t-value")
+        .env("WXRN_LIMITS__PER_OPENID_PER_DAY", "7")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read stderr on a thread, so a gateway that never says where it listens fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("addr=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, addr, seen);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no listening line in: {seen}");
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -279,56 +337,132 @@ async fn audit_verify_export_purge_and_tamper_detection() {
 fn serve_starts_from_a_config_file_and_answers_healthz() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path());
-    let mut child = bin()
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .env("WXRN_SECRET_TEST", "s3cr3t-value")
-        .env("WXRN_LIMITS__PER_OPENID_PER_DAY", "7")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    // Read stderr on a thread, so a gateway that never says where it listens fails the test instead of hanging it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addr = None;
-    let mut seen = String::new();
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("addr=").nth(1) {
-            addr = Some(rest.split_whitespace().next().unwrap().to_owned());
-            break;
-        }
-    }
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("no listening line in: {seen}");
-    };
+    let (mut child, addr, seen) = start_serve(&cfg);
     let body = reqwest::blocking_get(&format!("http://{addr}/healthz"));
     let _ = child.kill();
     let _ = child.wait();
     assert!(body.contains("ok"), "{body}");
     assert!(!seen.contains("s3cr3t-value"));
     assert!(
-        dir.path().join("data/master.key").exists(),
-        "a blind-index key was generated"
+        !dir.path().join("data/master.key").exists(),
+        "no key is created in the data directory"
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/master.key"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_keeps_the_data_directory_and_database_files_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let data = dir.path().join("data");
+    // A fresh start: 0700 and 0600, whatever the umask.
+    let (mut child, _, _) = start_serve(&cfg);
+    for f in ["wxrealname.db", "wxrealname.db-wal", "wxrealname.db-shm"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
     }
+    assert_eq!(mode(&data), 0o700);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Files an older release left readable by others are narrowed at start, with a warning.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in ["wxrealname.db", "wxrealname.db-wal", "wxrealname.db-shm"] {
+        let p = data.join(f);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let (mut child, _, seen) = start_serve(&cfg);
+    for f in ["wxrealname.db", "wxrealname.db-wal", "wxrealname.db-shm"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(mode(&data), 0o700);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("narrowed the permissions"), "{seen}");
+}
+
+#[test]
+fn serve_without_a_master_key_refuses_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config_text(dir.path(), "");
+    let o = bin()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .env("WXRN_SECRET_TEST", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("wxrealname keys init-master --out"), "{err}");
+    assert!(
+        !dir.path().join("data/master.key").exists(),
+        "nothing is created in the data directory"
+    );
+
+    // An install an older release set up, with its key in the data directory: the error gives the one-line move.
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/master.key"), "ab".repeat(32)).unwrap();
+    let o = bin()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .env("WXRN_SECRET_TEST", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("mv ") && err.contains("key_file"), "{err}");
+    assert!(!err.contains(&"ab".repeat(32)), "the key is never printed");
+
+    // Pointing key_file into the data directory is refused too.
+    let inside = dir.path().join("data/master.key");
+    let cfg = write_config_text(
+        dir.path(),
+        &format!("[blind_index]\nkey_file = \"{}\"\n", inside.display()),
+    );
+    let o = bin()
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .env("WXRN_SECRET_TEST", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("inside data_dir"), "{err}");
+
+    // An empty admin token would let an empty bearer in.
+    let cfg = write_config_text(dir.path(), "admin_token = \"\"\n");
+    let o = run(&["serve", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("admin_token") && err.contains("must not be empty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_master_writes_an_owner_only_key_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys/master.key");
+    let o = run(&["keys", "init-master", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let key = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(hex::decode(key.trim()).is_ok());
+    assert!(!stdout(&o).contains(key.trim()), "the key is not printed");
+    #[cfg(unix)]
+    assert_eq!(mode(&out), 0o600);
+
+    let o = run(&["keys", "init-master", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refusing to overwrite"),
+        "{o:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        key,
+        "the key is unchanged"
+    );
 }
 
 #[test]
@@ -372,6 +506,32 @@ fn demo_prints_a_key_and_curl_commands() {
         assert!(out.contains(&format!("expect \"{outcome}\"")), "{outcome}");
     }
     assert!(out.matches("/v1/verifications").count() >= 4);
+    assert!(out.contains("demo only"), "the demo key is labelled: {out}");
+
+    // The README's next step: a configuration that names the demo's data directory and no key (as
+    // `WXRN_DATA_DIR=./data/demo` does) borrows the demo's key for the CLI.
+    let only_dir = dir.path().join("only-dir.toml");
+    std::fs::write(
+        &only_dir,
+        format!("data_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let o = run(&["audit", "verify", "--config", only_dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("audit chain ok"), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("demo only"));
+    // serve does not: a demo's layout (the key beside the data) is not for production.
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let o = run(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
 }
 
 mod reqwest {

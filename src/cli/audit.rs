@@ -60,6 +60,16 @@ fn parse_since(s: &str, now_ms: i64) -> Option<i64> {
     Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
 
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab or carriage return that hides
+/// one) gets a leading `'`, so it opens as text. Only text columns: a number such as errcode `-1` stays a number.
+fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -72,21 +82,23 @@ const CSV_HEADER: &str = "seq,id,at,key_id,appid,openid,masked_name,masked_cred_
 
 fn csv_row(r: &store::AuditRecord) -> String {
     let e = &r.entry;
+    let text = |s: &str| csv_text(s);
+    let opt = |s: &Option<String>| csv_text(s.as_deref().unwrap_or_default());
     [
         r.seq.to_string(),
-        e.id.clone(),
+        text(&e.id),
         gateway::state::rfc3339(e.at_ms),
-        e.key_id.clone(),
-        e.appid.clone(),
-        e.openid.clone(),
-        e.masked_name.clone(),
-        e.masked_cred_id.clone(),
-        e.purpose.clone().unwrap_or_default(),
-        e.outcome.clone().unwrap_or_default(),
-        e.error_code.clone().unwrap_or_default(),
+        text(&e.key_id),
+        text(&e.appid),
+        text(&e.openid),
+        text(&e.masked_name),
+        text(&e.masked_cred_id),
+        opt(&e.purpose),
+        opt(&e.outcome),
+        opt(&e.error_code),
         e.errcode.map(|c| c.to_string()).unwrap_or_default(),
-        e.verify_openid.join(";"),
-        e.verify_real_name.clone().unwrap_or_default(),
+        text(&e.verify_openid.join(";")),
+        opt(&e.verify_real_name),
         e.minor.to_string(),
         e.latency_ms.to_string(),
         hex::encode(&e.blind_cred),
@@ -105,7 +117,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
     let now = gateway::state::to_ms(std::time::SystemTime::now());
     match cmd {
         Command::Verify { config } => {
-            let store = super::keys::open(&config.load()?).await?;
+            let store = super::keys::open(&config.load_for_store()?).await?;
             match store::chain::verify_store(store.as_ref()).await? {
                 Ok(r) => {
                     let from = if r.from_checkpoint {
@@ -139,7 +151,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 Some(Some(ms)) => Some(ms),
                 None => None,
             };
-            let store = super::keys::open(&config.load()?).await?;
+            let store = super::keys::open(&config.load_for_store()?).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             if format == "csv" {
@@ -168,7 +180,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 eprintln!("error: --older-than must be an age like 180d, 12h or 30m");
                 return Ok(EXIT_USAGE);
             };
-            let store = super::keys::open(&config.load()?).await?;
+            let store = super::keys::open(&config.load_for_store()?).await?;
             let report = store.purge_audit(now - age, now).await?;
             println!(
                 "purged {} audit rows and {} replay-guard entries{}",
@@ -209,5 +221,56 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_text_cells_never_start_a_formula() {
+        for bad in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            let cell = csv_text(bad);
+            assert!(cell.starts_with('\''), "{bad:?} -> {cell:?}");
+            assert_eq!(&cell[1..], bad, "the value itself is kept");
+        }
+        assert_eq!(csv_text("demo"), "demo");
+        assert_eq!(csv_text("a=b"), "a=b", "only the first character counts");
+    }
+
+    #[test]
+    fn csv_rows_neutralise_text_but_keep_numbers() {
+        let r = store::AuditRecord {
+            seq: 1,
+            entry: store::NewAuditEntry {
+                id: "v1".into(),
+                at_ms: 0,
+                key_id: "k".into(),
+                appid: "wx1".into(),
+                openid: "o1".into(),
+                masked_name: "张*".into(),
+                masked_cred_id: "110***********002X".into(),
+                blind_cred: vec![0],
+                blind_pair: vec![0],
+                key_version: 1,
+                purpose: Some("=cmd|' /C calc'!A0".into()),
+                outcome: None,
+                error_code: Some("upstream_error".into()),
+                errcode: Some(-1),
+                verify_openid: vec![],
+                verify_real_name: None,
+                minor: false,
+                latency_ms: 5,
+            },
+            prev_hash: vec![0],
+            hash: vec![1],
+        };
+        let row = csv_row(&r);
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[8], "'=cmd|' /C calc'!A0", "{row}");
+        assert_eq!(cells[11], "-1", "errcode is a number: {row}");
     }
 }

@@ -41,7 +41,8 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
     .await?;
     let sandbox_url = sb.base_url();
 
-    std::fs::create_dir_all(&a.data_dir)?;
+    store::files::private_dir(&a.data_dir)?;
+    let master_key = demo_key(&a.data_dir)?;
     let admin_path = a.data_dir.join("admin.token");
     if !admin_path.exists() {
         gateway::pii::write_new_key(&admin_path)?;
@@ -52,6 +53,10 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
         data_dir: a.data_dir.clone(),
         upstream_base_url: sandbox_url.clone(),
         admin_token: Some(admin_token.clone().into()),
+        blind_index: gateway::config::BlindIndex {
+            key: Some(master_key),
+            ..Config::default().blind_index
+        },
         apps: vec![gateway::config::App {
             appid: sandbox::demo::APPID.into(),
             secret: Some(sandbox::demo::SECRET.to_owned().into()),
@@ -105,6 +110,40 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// The demo's master key file, in its own data directory: a demo only, where the data is fictional. `serve`
+/// refuses this layout (a copy of the data directory would carry the key).
+pub const DEMO_KEY_FILE: &str = "demo-master.key";
+
+/// The demo's key, created on its first run.
+fn demo_key(data_dir: &std::path::Path) -> anyhow::Result<secrecy::SecretString> {
+    let path = data_dir.join(DEMO_KEY_FILE);
+    if !path.exists() {
+        gateway::pii::write_new_key(&path)?;
+        tracing::warn!(path = %path.display(), "created the demo's master key beside its data: for the demo only, never in production");
+    }
+    Ok(std::fs::read_to_string(&path)?.trim().to_owned().into())
+}
+
+/// When the configuration names no master key and `data_dir` is a demo's (it holds [`DEMO_KEY_FILE`]), use the
+/// demo's key, so that `WXRN_DATA_DIR=./data/demo wxrealname audit verify` works after `wxrealname demo`. Says
+/// so on stderr. A configuration with a key of its own is left alone.
+pub fn lend_key(cfg: &mut Config) -> anyhow::Result<()> {
+    let b = &cfg.blind_index;
+    if b.key.is_some() || b.key_env.is_some() || b.key_file.is_some() {
+        return Ok(());
+    }
+    let path = cfg.data_dir.join(DEMO_KEY_FILE);
+    if path.exists() {
+        eprintln!(
+            "note: {} is a demo's data directory: using its demo key {} (demo only, never in production)",
+            cfg.data_dir.display(),
+            path.display()
+        );
+        cfg.blind_index.key = Some(std::fs::read_to_string(&path)?.trim().to_owned().into());
+    }
+    Ok(())
+}
+
 const DEFAULT_WEB_ADDR: &str = "127.0.0.1:8081";
 
 /// The web app's listener: the address asked for, or the default one, or (when the default is taken, as in a
@@ -146,8 +185,9 @@ fn banner(
     );
     let _ = writeln!(
         s,
-        "  gateway   {gateway}   (data in {})",
-        data_dir.display()
+        "  gateway   {gateway}   (data in {}; its master key {} lives beside it: demo only, never in production)",
+        data_dir.display(),
+        DEMO_KEY_FILE
     );
     let _ = writeln!(s, "  sandbox   {sandbox}   (WeChat, simulated)");
     let _ = writeln!(s, "  app       {appid}");

@@ -1,4 +1,4 @@
-//! `wxrealname keys create|list|revoke`.
+//! `wxrealname keys create|list|revoke|init-master`.
 
 use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use anyhow::Context;
@@ -34,10 +34,17 @@ pub enum Command {
         config: ConfigArg,
         id: String,
     },
+    /// Create a new master key (blind indexes, audit-head signatures) in a new file, mode 0600. Keep it outside
+    /// the data directory and back it up; refuses to overwrite an existing file.
+    InitMaster {
+        /// Where to write it, e.g. /etc/wxrealname/master.key.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub async fn open(cfg: &gateway::Config) -> anyhow::Result<Arc<dyn store::Store>> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    store::files::private_dir(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))
         .await
@@ -76,7 +83,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             name,
             json,
         } => {
-            let cfg = config.load()?;
+            let cfg = config.load_for_store()?;
             for app in &apps {
                 if !cfg.apps.iter().any(|a| &a.appid == app) {
                     eprintln!("error: app {app} is not in the configuration's [[apps]]");
@@ -99,7 +106,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::List { config, json } => {
-            let store = open(&config.load()?).await?;
+            let store = open(&config.load_for_store()?).await?;
             let keys = store.api_keys().await?;
             if json {
                 println!("{}", serde_json::to_string(&keys)?);
@@ -127,8 +134,24 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             }
             Ok(EXIT_OK)
         }
+        Command::InitMaster { out } => {
+            if out.exists() {
+                eprintln!(
+                    "error: {} already exists; refusing to overwrite a key (losing it would make the stored identities unmatchable and the audit trail unverifiable)",
+                    out.display()
+                );
+                return Ok(EXIT_FAILURE);
+            }
+            gateway::pii::write_new_key(&out)?;
+            println!(
+                "wrote a new master key to {} (mode 0600).\nSet it in the configuration:\n\n[blind_index]\nkey_file = \"{}\"\n\nKeep it outside data_dir, and back it up apart from the database.",
+                out.display(),
+                out.display()
+            );
+            Ok(EXIT_OK)
+        }
         Command::Revoke { config, id } => {
-            let store = open(&config.load()?).await?;
+            let store = open(&config.load_for_store()?).await?;
             if store.revoke_api_key(&id, now_ms()).await? {
                 println!("revoked {id}");
                 Ok(EXIT_OK)

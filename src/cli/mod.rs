@@ -51,6 +51,14 @@ impl ConfigArg {
             None => "no config file (defaults and WXRN_* variables)".to_owned(),
         }
     }
+
+    /// For the commands that open the store (not `serve`): as [`Self::load`], but a demo's data directory lends
+    /// its demo key when the configuration names none (see [`demo::lend_key`]).
+    fn load_for_store(&self) -> anyhow::Result<gateway::Config> {
+        let mut cfg = self.load()?;
+        demo::lend_key(&mut cfg)?;
+        Ok(cfg)
+    }
 }
 
 #[derive(Debug, Subcommand)]

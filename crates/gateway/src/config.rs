@@ -100,8 +100,9 @@ pub struct Policy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlindIndex {
-    /// The master key, hex (64 digits). Prefer `key_env` or `key_file`. If none is set, the gateway uses (and
-    /// on first start creates, mode 0600) `{data_dir}/master.key`.
+    /// The master key, hex (64 digits). Prefer `key_env` or `key_file` (outside `data_dir`; make one with
+    /// `wxrealname keys init-master --out PATH`). One of the three is required: the gateway refuses to start
+    /// without a key, and never keeps one in `data_dir`.
     #[serde(skip_serializing)]
     pub key: Option<SecretString>,
     pub key_env: Option<String>,
@@ -283,6 +284,17 @@ impl Config {
                 format!("must be \"text\" or \"json\", not {:?}", self.log_format),
             );
         }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| secrecy::ExposeSecret::expose_secret(t).trim().is_empty())
+        {
+            // An empty token would let an empty bearer in; leave the key out to turn the admin API off.
+            return bad(
+                "admin_token",
+                "must not be empty: remove the key to turn the admin API off, or set a long random token (better: admin_token_env)".into(),
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for app in &self.apps {
             if identity::AppId::parse(&app.appid).is_err() {
@@ -440,6 +452,8 @@ mod tests {
             ),
             ("[limits]\nheader_timeout_ms = 0\n", "header_timeout_ms"),
             ("[limits]\nmax_in_flight = 0\n", "max_in_flight"),
+            ("admin_token = \"\"\n", "must not be empty"),
+            ("admin_token = \"  \"\n", "must not be empty"),
             ("[[apps]]\nappid = \"wx 1\"\nsecret_env = \"X\"\n", "appid"),
             ("[[apps]]\nappid = \"wx1\"\n", "secret_env"),
             (

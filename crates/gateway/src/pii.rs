@@ -1,7 +1,8 @@
 //! Personal data at rest: keys, blind indexes, fingerprints.
 //!
-//! One master key (32 bytes) from config, the environment, a file, or `{data_dir}/master.key` (created with mode
-//! 0600 on first start). Purpose keys are derived with HKDF-SHA256 so one leaked purpose key reveals nothing
+//! One master key (32 bytes) from config, the environment or a file, never from inside `data_dir`: a copy of the
+//! data directory must not carry the key that turns its masked ID numbers back into full ones (the masked form
+//! leaves about 400,000 candidates; with the key, trying each takes a second). Purpose keys are derived with HKDF-SHA256 so one leaked purpose key reveals nothing
 //! about another. A blind index is an HMAC: equality lookups without storing the value. A plain hash would not
 //! do: there are only about 2^37 valid ID numbers, so an unkeyed hash is reversed by enumeration.
 //!
@@ -69,49 +70,41 @@ impl Pii {
         self
     }
 
-    /// Load the master key as configured (creating `{data_dir}/master.key` if nothing is configured) and the
-    /// earlier versions' keys.
+    /// Load the master key as configured and the earlier versions' keys. Refuses to start without a key, and
+    /// refuses a key file inside `data_dir`; the message says how to make a key (and how to move the one an older
+    /// release created in `{data_dir}/master.key`).
     pub fn load(cfg: &BlindIndex, data_dir: &Path) -> Result<Self, ConfigError> {
-        let default_path = data_dir.join("master.key");
+        if cfg.key.is_none() && cfg.key_env.is_none() && cfg.key_file.is_none() {
+            return Err(missing_key(data_dir));
+        }
         let master = read_key(
             cfg.key.as_ref(),
             cfg.key_env.as_deref(),
             cfg.key_file.as_deref(),
-            Some(&default_path),
+            data_dir,
         )?;
         let mut pii = Self::from_master(&master, cfg.key_version);
         for p in &cfg.previous {
+            if p.key.is_none() && p.key_env.is_none() && p.key_file.is_none() {
+                return Err(ConfigError::Invalid(
+                    "each [[blind_index.previous]] needs key_env, key_file or key".into(),
+                ));
+            }
             let key = read_key(
                 p.key.as_ref(),
                 p.key_env.as_deref(),
                 p.key_file.as_deref(),
-                None,
+                data_dir,
             )?;
             pii = pii.with_previous(p.version, &key);
         }
         Ok(pii)
     }
 
-    /// Whether the configured keys can be read and are well formed, without creating `{data_dir}/master.key`
-    /// (`wxrealname config check`).
-    pub fn check_keys(cfg: &BlindIndex) -> Result<(), ConfigError> {
-        if cfg.key.is_some() || cfg.key_env.is_some() || cfg.key_file.is_some() {
-            read_key(
-                cfg.key.as_ref(),
-                cfg.key_env.as_deref(),
-                cfg.key_file.as_deref(),
-                None,
-            )?;
-        }
-        for p in &cfg.previous {
-            read_key(
-                p.key.as_ref(),
-                p.key_env.as_deref(),
-                p.key_file.as_deref(),
-                None,
-            )?;
-        }
-        Ok(())
+    /// Whether the configured keys can be read and are well formed (`wxrealname config check`). Loading creates
+    /// nothing, so this is [`Pii::load`] without keeping the keys.
+    pub fn check_keys(cfg: &BlindIndex, data_dir: &Path) -> Result<(), ConfigError> {
+        Self::load(cfg, data_dir).map(|_| ())
     }
 
     fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
@@ -175,38 +168,69 @@ fn derive(master: &[u8; 32], info: &[u8]) -> Key {
     out
 }
 
-/// A 32-byte key, hex, from (in order) the config value, an environment variable, a file, or the default file
-/// (created when missing).
+/// The error for "no key configured", with the command that makes one and, for an install an older release set
+/// up, the one line that moves its key out of the data directory.
+fn missing_key(data_dir: &Path) -> ConfigError {
+    let old = data_dir.join("master.key");
+    let mut msg = String::from(
+        "no blind-index master key is configured, and the gateway never keeps one in data_dir. \
+         Create one outside the data directory with `wxrealname keys init-master --out /etc/wxrealname/master.key` \
+         and set `[blind_index] key_file` to that path (or name an environment variable in `key_env`)",
+    );
+    if old.exists() {
+        msg = format!(
+            "{} is the key an older release created inside data_dir; move it out and point the config at it: \
+             `mv {} /etc/wxrealname/master.key` then set `[blind_index] key_file = \"/etc/wxrealname/master.key\"` \
+             (docs/deploy.md, \"Moving the master key out of the data directory\")",
+            old.display(),
+            old.display()
+        );
+    }
+    ConfigError::Invalid(msg)
+}
+
+/// Whether `path` lies inside `dir` (both made absolute and, where they exist, with links resolved).
+pub fn is_inside(path: &Path, dir: &Path) -> bool {
+    fn resolved(p: &Path) -> std::path::PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        // A file that does not exist yet: resolve its directory.
+        match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+                resolved(parent).join(name)
+            }
+            _ => std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
+        }
+    }
+    resolved(path).starts_with(resolved(dir))
+}
+
+/// A 32-byte key, hex, from (in order) the config value, an environment variable or a file outside `data_dir`.
 fn read_key(
     inline: Option<&SecretString>,
     env: Option<&str>,
     file: Option<&Path>,
-    default_file: Option<&Path>,
+    data_dir: &Path,
 ) -> Result<[u8; 32], ConfigError> {
     let text: SecretString = if let Some(k) = inline {
         k.clone()
     } else if let Some(var) = env {
         crate::config::read_env(var)?
-    } else {
-        let path = match (file, default_file) {
-            (Some(f), _) => f,
-            (None, Some(d)) => {
-                if !d.exists() {
-                    write_new_key(d)?;
-                    tracing::warn!(path = %d.display(), "generated a new blind-index master key; back it up");
-                }
-                d
-            }
-            (None, None) => {
-                return Err(ConfigError::Invalid(
-                    "each [[blind_index.previous]] needs key_env, key_file or key".into(),
-                ));
-            }
-        };
+    } else if let Some(path) = file {
+        if is_inside(path, data_dir) {
+            return Err(ConfigError::Invalid(format!(
+                "the blind-index key file {} is inside data_dir: a copy of the data directory would carry the key. \
+                 Move it elsewhere and point `key_file` at the new place",
+                path.display()
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::Invalid(format!("blind-index key file {}: {e}", path.display()))
         })?;
         SecretString::from(text.trim().to_owned())
+    } else {
+        return Err(missing_key(data_dir));
     };
     parse_key(text.expose_secret())
 }
@@ -231,7 +255,7 @@ fn parse_key(text: &str) -> Result<[u8; 32], ConfigError> {
     })
 }
 
-/// Create a new random key file readable by its owner only.
+/// Create a new random key file readable by its owner only; refuses to overwrite an existing file.
 pub fn write_new_key(path: &Path) -> Result<(), ConfigError> {
     use rand::RngCore;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -304,5 +328,33 @@ mod tests {
         let p = Pii::from_master(&[1; 32], 1);
         assert_ne!(p.fingerprint(&[b"ab", b"c"]), p.fingerprint(&[b"a", b"bc"]));
         assert_eq!(p.fingerprint(&[b"ab", b"c"]), p.fingerprint(&[b"ab", b"c"]));
+    }
+
+    #[test]
+    fn a_key_is_required_and_never_read_from_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let none = crate::config::Config::default().blind_index;
+        let err = Pii::load(&none, &data).unwrap_err().to_string();
+        assert!(err.contains("keys init-master --out"), "{err}");
+        assert!(!data.join("master.key").exists(), "nothing is created");
+
+        write_new_key(&data.join("master.key")).unwrap();
+        let err = Pii::load(&none, &data).unwrap_err().to_string();
+        assert!(err.contains("mv ") && err.contains("key_file"), "{err}");
+
+        let mut inside = none.clone();
+        inside.key_file = Some(data.join("./master.key"));
+        let err = Pii::load(&inside, &data).unwrap_err().to_string();
+        assert!(err.contains("inside data_dir"), "{err}");
+
+        let mut outside = none;
+        outside.key_file = Some(dir.path().join("master.key"));
+        write_new_key(outside.key_file.as_ref().unwrap()).unwrap();
+        assert!(Pii::load(&outside, &data).is_ok());
+        assert!(
+            write_new_key(outside.key_file.as_ref().unwrap()).is_err(),
+            "an existing key is never overwritten"
+        );
     }
 }

@@ -125,7 +125,7 @@ impl Application {
 
 /// Everything but the socket: store, keys, one WeChat client per app.
 pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    store::files::private_dir(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     let pii = Pii::load(&cfg.blind_index, &cfg.data_dir)?;
     let store = store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))

@@ -11,10 +11,12 @@
 //! - `postgres` (feature `postgres`, on by default): the shared backend for several gateway processes; group
 //!   commit per process, the chain serialised in the database.
 //! - `writes` and `rows` (private): the writer-task protocol and the row structs both SQL backends share.
+//! - [`files`]: owner-only modes for the data directory and the database files.
 //! - [`open`]: picks a backend from a database URL.
 
 pub mod chain;
 mod error;
+pub mod files;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -31,6 +31,10 @@ impl Demo {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
             upstream_base_url: sandbox.base_url(),
+            blind_index: gateway::config::BlindIndex {
+                key: Some("42".repeat(32).into()),
+                ..gateway::Config::default().blind_index
+            },
             apps: vec![gateway::config::App {
                 appid: APPID.into(),
                 secret: Some(sandbox::demo::SECRET.to_owned().into()),

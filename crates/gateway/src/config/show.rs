@@ -83,7 +83,7 @@ impl Config {
         if let Err(e) = self.admin_token() {
             problem("admin_token_env", plain(&e));
         }
-        if let Err(e) = crate::pii::Pii::check_keys(&self.blind_index) {
+        if let Err(e) = crate::pii::Pii::check_keys(&self.blind_index, &self.data_dir) {
             problem("blind_index", plain(&e));
         }
         if let Some(ca) = &self.upstream_ca_file {

@@ -107,11 +107,12 @@ impl SqliteStore {
 
     fn open_blocking(path: PathBuf) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            crate::files::private_dir(dir)?;
         }
+        // Before SQLite's first open: the WAL and shared-memory files it creates take the database's mode.
+        crate::files::private_db_files(&path)?;
         let mut first = connect(&path)?;
         migrate::run(&mut first)?;
-        restrict_permissions(&path);
         let (tx, rx) = mpsc::channel(4096);
         writer::spawn(connect(&path)?, rx)?;
         Ok(Self {
@@ -146,15 +147,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| Error::Unavailable(format!("database task: {e}")))?
-    }
-}
-
-/// The database holds masked data only, but still: owner-only, like the keys beside it.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
 }
 
