@@ -32,6 +32,9 @@ IN_FLIGHT=10000
 SECRET=bench-secret-not-a-real-one
 export WXRN_SECRET_BENCH=$SECRET
 export WXRN_BENCH_ADMIN=bench-admin-$RANDOM$RANDOM
+# The gateway refuses to start without a master key outside its data directory: one per run, from the environment.
+WXRN_BENCH_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export WXRN_BENCH_KEY
 
 section() { [[ $SECTIONS == *" $1 "* ]]; }
 log() { printf '\n=== %s  (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
@@ -136,6 +139,8 @@ gw_config() { # file port data_dir upstream appid token_kind [database_url] [red
     echo "token_kind = \"$6\""
     echo "token_refresh_ahead_secs = ${9:-240}"
     echo 'admin_token_env = "WXRN_BENCH_ADMIN"'
+    echo '[blind_index]'
+    echo 'key_env = "WXRN_BENCH_KEY"'
     echo '[limits]'
     echo 'per_openid_per_day = 0'
     echo 'per_key_per_second = 0'
