@@ -25,6 +25,8 @@ fn stderr(o: &Output) -> String {
 
 #[path = "cli/config.rs"]
 mod config;
+#[path = "cli/store.rs"]
+mod store_missing;
 
 const VALID: &str = "11010519491231002X";
 

@@ -2,6 +2,7 @@
 
 use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use std::io::Write;
+use store::OpenMode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -117,7 +118,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
     let now = gateway::state::to_ms(std::time::SystemTime::now());
     match cmd {
         Command::Verify { config } => {
-            let store = super::keys::open(&config.load_for_store()?).await?;
+            let store = super::keys::open(&config.load_for_store()?, OpenMode::ReadOnly).await?;
             match store::chain::verify_store(store.as_ref()).await? {
                 Ok(r) => {
                     let from = if r.from_checkpoint {
@@ -151,7 +152,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 Some(Some(ms)) => Some(ms),
                 None => None,
             };
-            let store = super::keys::open(&config.load_for_store()?).await?;
+            let store = super::keys::open(&config.load_for_store()?, OpenMode::ReadOnly).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             if format == "csv" {
@@ -180,7 +181,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 eprintln!("error: --older-than must be an age like 180d, 12h or 30m");
                 return Ok(EXIT_USAGE);
             };
-            let store = super::keys::open(&config.load_for_store()?).await?;
+            let store = super::keys::open(&config.load_for_store()?, OpenMode::Existing).await?;
             let report = store.purge_audit(now - age, now).await?;
             println!(
                 "purged {} audit rows and {} replay-guard entries{}",

@@ -4,6 +4,7 @@ use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use store::OpenMode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -43,12 +44,27 @@ pub enum Command {
     },
 }
 
-pub async fn open(cfg: &gateway::Config) -> anyhow::Result<Arc<dyn store::Store>> {
-    store::files::private_dir(&cfg.data_dir)
-        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-    store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))
-        .await
-        .context("cannot open the database")
+/// The configured store. Only `serve`, `demo` and `keys create` create one ([`OpenMode::Create`]); a command
+/// that changes a store needs an existing one, and a command that only reads opens it read-only, so a wrong
+/// `data_dir` or `database_url` fails (exit 1) instead of reporting on a new, empty store.
+pub async fn open(cfg: &gateway::Config, mode: OpenMode) -> anyhow::Result<Arc<dyn store::Store>> {
+    if mode == OpenMode::Create {
+        store::files::private_dir(&cfg.data_dir)
+            .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    }
+    match store::open_with(
+        secrecy::ExposeSecret::expose_secret(&cfg.database_url()),
+        mode,
+    )
+    .await
+    {
+        Ok(s) => Ok(s),
+        Err(e @ store::Error::NotFound(_)) => Err(anyhow::anyhow!(
+            "{e}: check data_dir or database_url (WXRN_DATA_DIR, WXRN_DATABASE_URL, --config); \
+             `wxrealname serve` and `wxrealname keys create` create a store, this command does not"
+        )),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot open the database")),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -94,7 +110,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 eprintln!("error: --name must not be empty");
                 return Ok(EXIT_USAGE);
             }
-            let store = open(&cfg).await?;
+            let store = open(&cfg, OpenMode::Create).await?;
             let (id, key) = create(store.as_ref(), apps, name).await?;
             if json {
                 println!("{}", serde_json::json!({"id": id, "key": key}));
@@ -106,7 +122,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::List { config, json } => {
-            let store = open(&config.load_for_store()?).await?;
+            let store = open(&config.load_for_store()?, OpenMode::ReadOnly).await?;
             let keys = store.api_keys().await?;
             if json {
                 println!("{}", serde_json::to_string(&keys)?);
@@ -151,7 +167,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Revoke { config, id } => {
-            let store = open(&config.load_for_store()?).await?;
+            let store = open(&config.load_for_store()?, OpenMode::Existing).await?;
             if store.revoke_api_key(&id, now_ms()).await? {
                 println!("revoked {id}");
                 Ok(EXIT_OK)

@@ -11,6 +11,10 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store a read-only (or an existing-store-only) open was pointed at does not exist: no SQLite file, or
+    /// no tables in the PostgreSQL schema. The text says where it looked (never a password).
+    #[error("no wxrealname store {0}")]
+    NotFound(String),
     #[error("store configuration: {0}")]
     Config(String),
     #[error("stored data is not what this version expects: {0}")]

@@ -12,7 +12,8 @@
 //!   commit per process, the chain serialised in the database.
 //! - `writes` and `rows` (private): the writer-task protocol and the row structs both SQL backends share.
 //! - [`files`]: owner-only modes for the data directory and the database files.
-//! - [`open`]: picks a backend from a database URL.
+//! - [`open`] / [`open_with`]: picks a backend from a database URL; [`OpenMode`] says whether a missing store
+//!   is created, and whether it may be written.
 
 pub mod chain;
 mod error;
@@ -86,18 +87,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)>;
 }
 
-/// Open the store a URL names: `sqlite://PATH` (created if missing), or `postgres://...` / `postgresql://...`
-/// (see [`postgres::PgStore::open`] for the query parameters). Migrations run before it returns.
+/// How [`open_with`] treats a store that is not there yet, and whether it may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create what is missing (the SQLite file and its directory; the tables) and migrate: for the commands that
+    /// start a gateway or make its first API key.
+    Create,
+    /// The store must exist already ([`Error::NotFound`] otherwise); it is migrated and may be written: for
+    /// commands that change an existing store (`keys revoke`, `audit purge`).
+    Existing,
+    /// The store must exist already and is opened read-only: no migration, and every write fails (SQLite
+    /// `SQLITE_OPEN_READONLY`; PostgreSQL `default_transaction_read_only`). For commands that only read, so a wrong
+    /// `data_dir` or `database_url` is an error rather than a new, empty store that "verifies".
+    ReadOnly,
+}
+
+/// Open the store a URL names, creating it if missing: `sqlite://PATH`, or `postgres://...` /
+/// `postgresql://...` (see [`postgres::PgStore::open`] for the query parameters). Migrations run before it
+/// returns.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, OpenMode::Create).await
+}
+
+/// Open the store a URL names, as `mode` says.
+pub async fn open_with(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
     #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
         return Ok(Arc::new(
-            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
+            sqlite::SqliteStore::open_with(std::path::Path::new(path), mode).await?,
         ));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PgStore::open(url).await?));
+        return Ok(Arc::new(postgres::PgStore::open_with(url, mode).await?));
     }
     {
         // Only the scheme: the rest of a URL may hold a password.

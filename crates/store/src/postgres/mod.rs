@@ -13,7 +13,7 @@ mod writer;
 use crate::model::*;
 use crate::rows;
 use crate::writes;
-use crate::{Error, Result, Store};
+use crate::{Error, OpenMode, Result, Store};
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -44,6 +44,13 @@ impl PgStore {
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, OpenMode::Create).await
+    }
+
+    /// [`open`](Self::open), or, in the other [`OpenMode`]s, only onto existing tables: a schema without them (or
+    /// a `search_path` naming no schema) is [`Error::NotFound`]. Read-only sessions run no migration and the
+    /// server refuses their writes (`default_transaction_read_only`).
+    pub async fn open_with(url: &str, mode: OpenMode) -> Result<Self> {
         let (url, pool_size) = take_pool_size(url)?;
         let mut opts = PgConnectOptions::from_str(&url)?;
         if !url.contains("idle_in_transaction_session_timeout") {
@@ -52,13 +59,31 @@ impl PgStore {
             // transactions never sit idle for more than a moment, so let the server end such a session.
             opts = opts.options([("idle_in_transaction_session_timeout", IDLE_IN_TX_TIMEOUT)]);
         }
+        if mode == OpenMode::ReadOnly {
+            opts = opts.options([("default_transaction_read_only", "on")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(true)
             .connect_with(opts)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        if mode != OpenMode::Create {
+            // `current_schema()` is NULL when the search_path names no existing schema.
+            let (schema, tables): (Option<String>, bool) =
+                sqlx::query_as("SELECT current_schema(), to_regclass('chain_head') IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await?;
+            if !tables {
+                return Err(Error::NotFound(match schema {
+                    Some(s) => format!("in PostgreSQL schema {s:?} (it has no wxrealname tables)"),
+                    None => "in PostgreSQL: the search_path names no existing schema".to_owned(),
+                }));
+            }
+        }
+        if mode != OpenMode::ReadOnly {
+            MIGRATOR.run(&pool).await?;
+        }
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(writer::run(pool.clone(), rx));
         Ok(Self {

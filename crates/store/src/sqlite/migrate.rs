@@ -33,6 +33,27 @@ pub(super) fn run(conn: &mut Connection) -> Result<()> {
     }
 }
 
+/// The schema version (0: no wxrealname tables).
+pub(super) fn version(conn: &Connection) -> Result<usize> {
+    Ok(current(conn)?.0)
+}
+
+/// For a read-only open, which cannot migrate: the file must hold this build's schema.
+pub(super) fn check_current(conn: &Connection) -> Result<()> {
+    match version(conn)? {
+        v if v == MIGRATIONS.len() => Ok(()),
+        v if v > MIGRATIONS.len() => Err(Error::Corrupt(format!(
+            "the database is at schema version {v}, newer than this build knows ({})",
+            MIGRATIONS.len()
+        ))),
+        v => Err(Error::Corrupt(format!(
+            "the database is at schema version {v}, older than this build's ({}); a command that writes \
+             (`wxrealname serve`) upgrades it",
+            MIGRATIONS.len()
+        ))),
+    }
+}
+
 /// The schema version, and whether `user_version` already says so (false for a file sqlx migrated).
 fn current(conn: &Connection) -> Result<(usize, bool)> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

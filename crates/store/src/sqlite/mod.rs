@@ -24,7 +24,7 @@ mod writer;
 use crate::model::*;
 use crate::rows;
 use crate::writes;
-use crate::{Error, Result, Store};
+use crate::{Error, OpenMode, Result, Store};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Pool {
     path: PathBuf,
+    mode: OpenMode,
     idle: Mutex<Vec<Connection>>,
     /// One permit per connection: held while a closure runs on the blocking pool.
     turns: Arc<tokio::sync::Semaphore>,
@@ -60,7 +61,7 @@ impl Pool {
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match taken {
             Some(c) => c,
-            None => connect(&self.path)?,
+            None => connect(&self.path, self.mode)?,
         };
         let out = f(&mut conn);
         // A connection that failed may be in any state; let it go (the next use opens a new one).
@@ -74,20 +75,26 @@ impl Pool {
     }
 }
 
-/// One connection with the store's settings.
-fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// One connection with the store's settings. Only [`OpenMode::Create`] may create the file; a read-only store's
+/// connections are opened read-only.
+fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | match mode {
+            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        };
+    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Config(format!(
-            "SQLite would not use WAL mode (got {mode:?})"
-        )));
+    // Setting the journal mode writes to the file; a read-only connection finds the store in WAL mode already.
+    if mode != OpenMode::ReadOnly {
+        let journal: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(Error::Config(format!(
+                "SQLite would not use WAL mode (got {journal:?})"
+            )));
+        }
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -98,26 +105,53 @@ fn connect(path: &Path) -> Result<Connection> {
 }
 
 impl SqliteStore {
+    /// Open the file, creating it (and its directory) if missing.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, OpenMode::Create).await
+    }
+
+    pub async fn open_with(path: &Path, mode: OpenMode) -> Result<Self> {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, mode))
             .await
             .map_err(|e| Error::Unavailable(format!("opening the database: {e}")))?
     }
 
-    fn open_blocking(path: PathBuf) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::files::private_dir(dir)?;
+    fn open_blocking(path: PathBuf, mode: OpenMode) -> Result<Self> {
+        let missing = || Error::NotFound(format!("at {}", path.display()));
+        match mode {
+            OpenMode::Create => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    crate::files::private_dir(dir)?;
+                }
+            }
+            OpenMode::Existing | OpenMode::ReadOnly => {
+                // Look before touching: a missing file, or one without our tables, is not a store (and is left
+                // as it was).
+                if !path.is_file() {
+                    return Err(missing());
+                }
+                let probe = connect(&path, OpenMode::ReadOnly)?;
+                if migrate::version(&probe)? == 0 {
+                    return Err(missing());
+                }
+            }
         }
-        // Before SQLite's first open: the WAL and shared-memory files it creates take the database's mode.
-        crate::files::private_db_files(&path)?;
-        let mut first = connect(&path)?;
-        migrate::run(&mut first)?;
+        if mode != OpenMode::ReadOnly {
+            // Before SQLite's first open: the WAL and shared-memory files it creates take the database's mode.
+            crate::files::private_db_files(&path)?;
+        }
+        let mut first = connect(&path, mode)?;
+        match mode {
+            OpenMode::Create | OpenMode::Existing => migrate::run(&mut first)?,
+            OpenMode::ReadOnly => migrate::check_current(&first)?,
+        }
         let (tx, rx) = mpsc::channel(4096);
-        writer::spawn(connect(&path)?, rx)?;
+        writer::spawn(connect(&path, mode)?, rx)?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path,
+                mode,
                 idle: Mutex::new(vec![first]),
                 turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),

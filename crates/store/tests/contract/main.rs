@@ -6,6 +6,7 @@
 //! instances, outages through `test_support::TcpProxy`).
 
 mod cases;
+mod open_modes;
 mod pg;
 
 use std::sync::Arc;
