@@ -1,9 +1,11 @@
-//! Who is calling: the API-key extractor, and the admin-token check.
+//! Who is calling: the API-key and admin-token checks, shared by the extractors ([`Caller`], [`Admin`]) and by
+//! [`Doorman`], which the connection loop asks before a request gets a permit or its body is read.
 
 use crate::error::ApiError;
 use crate::keys;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
+use axum::http::Extensions;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::ExposeSecret;
@@ -40,25 +42,34 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The caller an `Authorization: Bearer wxrn_<id>_<secret>` header names, if its key is live.
+pub(crate) async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let (id, secret) = bearer(parts)
+        .and_then(keys::split)
+        .ok_or(ApiError::Unauthorized)?;
+    let record = state
+        .store
+        .api_key(id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if record.revoked_at_ms.is_some() || !keys::matches(secret, &record.key_hash) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Caller {
+        key_id: record.id,
+        apps: record.apps,
+    })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (id, secret) = bearer(parts)
-            .and_then(keys::split)
-            .ok_or(ApiError::Unauthorized)?;
-        let record = state
-            .store
-            .api_key(id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if record.revoked_at_ms.is_some() || !keys::matches(secret, &record.key_hash) {
-            return Err(ApiError::Unauthorized);
+        // Put there by `Doorman` when the connection loop checked this request's key from its head.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
         }
-        Ok(Caller {
-            key_id: record.id,
-            apps: record.apps,
-        })
+        caller(parts, state).await
     }
 }
 
@@ -66,23 +77,112 @@ impl FromRequestParts<AppState> for Caller {
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
+/// Whether the request carries the admin token (compared in constant time).
+pub(crate) fn admin(parts: &Parts, state: &AppState) -> Result<Admin, ApiError> {
+    let expected = state
+        .admin_token
+        .as_ref()
+        .ok_or(ApiError::AdminUnauthorized)?;
+    let presented = bearer(parts).ok_or(ApiError::AdminUnauthorized)?;
+    if bool::from(
+        presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes()),
+    ) {
+        Ok(Admin)
+    } else {
+        Err(ApiError::AdminUnauthorized)
+    }
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let expected = state
-            .admin_token
-            .as_ref()
-            .ok_or(ApiError::AdminUnauthorized)?;
-        let presented = bearer(parts).ok_or(ApiError::AdminUnauthorized)?;
-        if bool::from(
-            presented
-                .as_bytes()
-                .ct_eq(expected.expose_secret().as_bytes()),
-        ) {
-            Ok(Admin)
+        admin(parts, state)
+    }
+}
+
+/// What a route asks of its caller, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// `/v1/...`: an API key.
+    ApiKey,
+    /// `/admin/api/...`: the admin token.
+    AdminToken,
+    /// Everything else: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, the admin console's page and assets,
+    /// unknown paths.
+    Nothing,
+}
+
+impl Needs {
+    pub fn of(path: &str) -> Self {
+        if path.starts_with("/v1/") {
+            Needs::ApiKey
+        } else if path.starts_with("/admin/api/") {
+            Needs::AdminToken
         } else {
-            Err(ApiError::AdminUnauthorized)
+            Needs::Nothing
+        }
+    }
+}
+
+/// The connection loop's [`Gate`](crate::serve::Gate): keyed (a `max_in_flight` permit) only with a live API key
+/// on an API route or the admin token on an admin route, checked from the head alone.
+#[derive(Debug, Clone)]
+pub struct Doorman(pub AppState);
+
+impl crate::serve::Gate for Doorman {
+    fn admit<'a>(
+        &'a self,
+        head: &'a Parts,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::serve::Admit> + Send + 'a>> {
+        use crate::serve::Admit;
+        Box::pin(async move {
+            match Needs::of(head.uri.path()) {
+                Needs::Nothing => Admit::Open,
+                Needs::ApiKey => match caller(head, &self.0).await {
+                    Ok(caller) => {
+                        let mut extensions = Extensions::new();
+                        extensions.insert(caller);
+                        Admit::Keyed(extensions)
+                    }
+                    // A store failure too: the router then answers as the extractor finds it (503).
+                    Err(_) => Admit::Refused,
+                },
+                Needs::AdminToken => match admin(head, &self.0) {
+                    Ok(_) => Admit::Keyed(Extensions::new()),
+                    Err(_) => Admit::Refused,
+                },
+            }
+        })
+    }
+
+    fn head_too_large(&self) -> Vec<u8> {
+        serde_json::to_vec(&ApiError::HeadersTooLarge.body()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Needs;
+
+    #[test]
+    fn routes_are_keyed_by_their_prefix() {
+        assert_eq!(Needs::of("/v1/verifications"), Needs::ApiKey);
+        assert_eq!(Needs::of("/v1/identities/wx1/o"), Needs::ApiKey);
+        assert_eq!(Needs::of("/admin/api/overview"), Needs::AdminToken);
+        for open in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/admin",
+            "/admin/admin.js",
+            "/v1",
+            "/",
+        ] {
+            assert_eq!(Needs::of(open), Needs::Nothing, "{open}");
         }
     }
 }

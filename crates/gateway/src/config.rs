@@ -86,8 +86,28 @@ pub struct Limits {
     /// complete request head has arrived until its answer is flushed. A request beyond this waits, its bytes in
     /// the kernel's socket buffer, until one finishes: this bounds the work in progress, the memory it uses and
     /// the connections to WeChat, whatever the number of clients. Idle kept-alive connections, and clients still
-    /// sending their headers, do not count.
+    /// sending their headers, do not count. Only requests that present a valid API key (or, on the admin API, the
+    /// admin token) take one, checked from the head before the body is read; the others (unkeyed routes, refused
+    /// requests) are answered under a separate budget of an eighth of this, at least 4, without waiting for a
+    /// body that has not arrived (`serve` module docs).
     pub max_in_flight: usize,
+    /// The share of `max_in_flight` one client address may hold at once. 0 = no cap (the default): behind a load
+    /// balancer or reverse proxy every request comes from its address, so set it only when clients connect
+    /// directly.
+    pub max_in_flight_per_ip: usize,
+    /// `lean` (the default): idle connections hold only their socket, hyper's buffers exist only while a request
+    /// is handled. `plain`: hyper's own connection handling, public API only, more memory per idle connection: the
+    /// fallback should a hyper upgrade break `lean` (`serve` module docs list the differences).
+    pub connection_loop: ConnectionLoop,
+}
+
+/// `limits.connection_loop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionLoop {
+    #[default]
+    Lean,
+    Plain,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +204,8 @@ impl Default for Config {
                 header_timeout_ms: 30_000,
                 request_timeout_ms: None,
                 max_in_flight: 256,
+                max_in_flight_per_ip: 0,
+                connection_loop: ConnectionLoop::Lean,
             },
             policy: Policy {
                 require_guardian_consent: false,

@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 pub enum ApiError {
     InvalidRequest(String),
     PayloadTooLarge,
+    /// The request head (line and headers) is longer than `serve::MAX_HEAD_BYTES` (16 KiB).
+    HeadersTooLarge,
     /// The request (its body upload included) was not complete within `limits.request_timeout_ms`.
     RequestTimeout,
     InvalidCredId {
@@ -88,6 +90,7 @@ impl ApiError {
         match self {
             InvalidRequest(_) => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             InvalidCredId { .. }
             | InvalidRealName { .. }
@@ -118,6 +121,7 @@ impl ApiError {
         match self {
             InvalidRequest(_) => "invalid_request",
             PayloadTooLarge => "payload_too_large",
+            HeadersTooLarge => "headers_too_large",
             RequestTimeout => "request_timeout",
             InvalidCredId { .. } => "invalid_cred_id",
             InvalidRealName { .. } => "invalid_real_name",
@@ -149,6 +153,7 @@ impl ApiError {
         match self {
             InvalidRequest(m) => m.clone(),
             PayloadTooLarge => "the request body is larger than this gateway accepts".into(),
+            HeadersTooLarge => "the request line and headers are longer than this gateway accepts (16 KiB)".into(),
             RequestTimeout => "the request was not completed in time; send it again".into(),
             InvalidCredId { message, .. } | InvalidRealName { message, .. } => message.clone(),
             InvalidOpenid => "openid must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'".into(),

@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //! - [`startup`]: `Application::build(cfg)` / `run_until_stopped()`, and [`startup::Deps`] (clock, shared state).
-//! - [`serve`]: the HTTP/1.1 connection loop (wait for a complete head, `max_in_flight` admission, hyper per
-//!   request round, idle connections taken back from hyper, half-close).
+//! - [`serve`]: the HTTP/1.1 connection loops (wait for a complete head, the key checked from the head, keyed
+//!   `max_in_flight` and open budgets, hyper per request, idle connections taken back from hyper; a plain hyper
+//!   fallback chosen by `limits.connection_loop`).
 //! - [`config`]: the TOML + `WXRN_*` configuration.
 //! - [`routes`]: the router; `routes/verify/` holds the verification pipeline, one file per step (read its
 //!   `mod.rs` first).
-//! - [`auth`]: API-key and admin-token extractors; [`keys`]: minting and checking API keys.
+//! - [`auth`]: API-key and admin-token checks, their extractors, and the connection loop's gate; [`keys`]:
+//!   minting and checking API keys.
 //! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
 //! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.

@@ -1,6 +1,7 @@
 //! Building and running the gateway: `Application::build(cfg) -> port() -> run_until_stopped()`, exactly as
 //! the binary does it, so tests start the real thing.
 
+use crate::auth::Doorman;
 use crate::config::Config;
 use crate::pii::Pii;
 use crate::routes::router;
@@ -115,9 +116,12 @@ impl Application {
         let cfg = ServeConfig {
             header_timeout: Duration::from_millis(limits.header_timeout_ms),
             max_in_flight: limits.max_in_flight,
+            max_in_flight_per_ip: limits.max_in_flight_per_ip,
+            connection_loop: limits.connection_loop,
         };
+        let gate = Arc::new(Doorman(self.state.clone()));
         let app = router(self.state);
-        let served = serve(self.listener, app, cfg, signal).await;
+        let served = serve(self.listener, app, gate, cfg, signal).await;
         pruning.abort();
         served
     }

@@ -1,13 +1,57 @@
-//! The connection loop (`gateway::serve`), over raw TCP: kept-alive and pipelined requests on one connection,
-//! `Connection: close`, the `limits.max_in_flight` admission limit, and a verification that finishes and is
-//! audited when its client resets the connection mid-request.
+//! The connection loops (`gateway::serve`), over raw TCP: kept-alive and pipelined requests on one connection,
+//! `Connection: close`, the `limits.max_in_flight` admission limit, a verification that finishes and is audited
+//! when its client resets the connection mid-request, and clients without a key that try to hold the permits
+//! (issue 12 §1). Every test runs against both loops (`limits.connection_loop`): `connections::lean::*` and
+//! `connections::plain::*`.
 
 use crate::helpers::*;
+use gateway::config::ConnectionLoop;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Each `async fn name;` becomes the test `lean::name` and the test `plain::name`, calling `name(loop)`.
+macro_rules! on_both_loops {
+    ($( $(#[$attr:meta])* async fn $name:ident; )*) => {
+        mod lean {
+            $( $(#[$attr])* async fn $name() { super::$name(gateway::config::ConnectionLoop::Lean).await } )*
+        }
+        mod plain {
+            $( $(#[$attr])* async fn $name() { super::$name(gateway::config::ConnectionLoop::Plain).await } )*
+        }
+    };
+}
+
+on_both_loops! {
+    #[tokio::test] async fn a_kept_alive_connection_serves_one_request_after_another;
+    #[tokio::test] async fn pipelined_requests_are_answered_in_order;
+    #[tokio::test] async fn connection_close_is_honoured;
+    #[tokio::test] async fn a_request_beyond_max_in_flight_waits_for_one_to_finish;
+    #[tokio::test] async fn unkeyed_routes_do_not_wait_for_the_keyed_permits;
+    #[tokio::test] async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_audit_trail;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verifications_on_kept_alive_connections_in_a_closed_loop_all_succeed;
+    #[tokio::test] async fn an_answer_given_before_the_body_was_read_closes_the_connection;
+    #[tokio::test] async fn an_idle_kept_alive_connection_holds_no_permit;
+    #[tokio::test] async fn a_client_dribbling_its_headers_holds_no_permit;
+    #[tokio::test] async fn a_request_split_across_rounds_is_served_whole;
+    #[tokio::test] async fn pipelined_partial_heads_without_a_key_hold_no_permit;
+    #[tokio::test] async fn endless_heads_are_answered_431_at_once;
+    #[tokio::test] async fn bodies_that_never_come_without_a_key_are_answered_401_at_once;
+    #[tokio::test] async fn unkeyed_routes_with_bodies_that_never_come_hold_no_permit;
+    #[tokio::test] async fn every_shape_at_once_leaves_keyed_requests_answered;
+    #[tokio::test] async fn one_address_holds_no_more_than_max_in_flight_per_ip;
+}
+
+/// A test app on the given connection loop.
+fn on(connection_loop: ConnectionLoop) -> Builder {
+    TestApp::builder().config(move |c| c.limits.connection_loop = connection_loop)
+}
 
 fn get(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: gateway\r\n{extra}\r\n")
@@ -59,9 +103,8 @@ async fn exchange(stream: &mut TcpStream, request: &str) -> Raw {
     read_responses(stream, 1).await.remove(0)
 }
 
-#[tokio::test]
-async fn a_kept_alive_connection_serves_one_request_after_another() {
-    let app = TestApp::spawn().await;
+async fn a_kept_alive_connection_serves_one_request_after_another(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
     for round in 0..5 {
         conn.write_all(get("/healthz", "").as_bytes())
@@ -79,9 +122,8 @@ async fn a_kept_alive_connection_serves_one_request_after_another() {
     assert_eq!(exchange(&mut conn, &get("/healthz", "")).await.status, 200);
 }
 
-#[tokio::test]
-async fn pipelined_requests_are_answered_in_order() {
-    let app = TestApp::spawn().await;
+async fn pipelined_requests_are_answered_in_order(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
     let three = [
         get("/healthz", ""),
@@ -96,9 +138,8 @@ async fn pipelined_requests_are_answered_in_order() {
     assert!(answers[2].body.contains("\"openapi\""), "{answers:?}");
 }
 
-#[tokio::test]
-async fn connection_close_is_honoured() {
-    let app = TestApp::spawn().await;
+async fn connection_close_is_honoured(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
     conn.write_all(get("/healthz", "Connection: close\r\n").as_bytes())
         .await
@@ -125,15 +166,9 @@ async fn until_checks(app: &TestApp, n: u64) -> Instant {
     Instant::now()
 }
 
-#[tokio::test]
-async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
+async fn a_request_beyond_max_in_flight_waits_for_one_to_finish(lp: ConnectionLoop) {
     let held = Duration::from_millis(400);
-    let app = std::sync::Arc::new(
-        TestApp::builder()
-            .config(|c| c.limits.max_in_flight = 1)
-            .spawn()
-            .await,
-    );
+    let app = std::sync::Arc::new(on(lp).config(|c| c.limits.max_in_flight = 1).spawn().await);
     app.fault(Fault::delay(CHECK, held));
     let first = {
         let app = app.clone();
@@ -142,9 +177,9 @@ async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
     // The verification is inside WeChat, holding the one permit, for about `held` from here.
     let inside = until_checks(&app, 1).await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
-    assert_eq!(exchange(&mut conn, &get("/healthz", "")).await.status, 200);
+    assert_eq!(exchange(&mut conn, &keyed_lookup(&app)).await.status, 404);
     let waited = inside.elapsed();
-    // Unlimited, /healthz answers in about a millisecond; here it waited for the verification's permit.
+    // Unlimited, the lookup answers in about a millisecond; here it waited for the verification's permit.
     assert!(
         waited >= held - Duration::from_millis(100),
         "answered after {waited:?}, while a verification held the only permit"
@@ -152,9 +187,51 @@ async fn a_request_beyond_max_in_flight_waits_for_one_to_finish() {
     assert_eq!(first.await.unwrap(), 200);
 }
 
-#[tokio::test]
-async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_audit_trail() {
-    let app = TestApp::spawn().await;
+/// A keyed request that costs one read: the lookup of a verification that does not exist (404).
+fn keyed_lookup(app: &TestApp) -> String {
+    get(
+        "/v1/verifications/00000000-0000-0000-0000-000000000000",
+        &format!("Authorization: Bearer {}\r\n", app.key),
+    )
+}
+
+async fn unkeyed_routes_do_not_wait_for_the_keyed_permits(lp: ConnectionLoop) {
+    let held = Duration::from_millis(1_500);
+    let app = std::sync::Arc::new(on(lp).config(|c| c.limits.max_in_flight = 1).spawn().await);
+    app.fault(Fault::delay(CHECK, held));
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { app.verify(&app.body_for(0)).await.0 })
+    };
+    let inside = until_checks(&app, 1).await;
+    // The one keyed permit is held; /healthz, /metrics and a refusal are answered from the open budget.
+    for (request, status) in [
+        (get("/healthz", ""), 200),
+        (get("/metrics", ""), 200),
+        (
+            keyed_lookup(&app).replace(&app.key, "wxrn_nokey_nosecret"),
+            401,
+        ),
+    ] {
+        let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+        assert_eq!(
+            exchange(&mut conn, &request).await.status,
+            status,
+            "{request}"
+        );
+    }
+    let waited = inside.elapsed();
+    assert!(
+        waited < held - Duration::from_millis(500),
+        "answered after {waited:?}: the unkeyed requests waited for the keyed permit"
+    );
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_audit_trail(
+    lp: ConnectionLoop,
+) {
+    let app = on(lp).spawn().await;
     app.fault(Fault::delay(CHECK, Duration::from_millis(300)));
     let body = serde_json::to_string(&app.body_for(0)).unwrap();
     let request = format!(
@@ -188,9 +265,8 @@ async fn a_verification_whose_client_resets_the_connection_still_ends_in_the_aud
     assert_eq!(app.checks(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request() {
-    let app = TestApp::spawn().await;
+async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     let mut clients = Vec::new();
     for _ in 0..32 {
         let addr = app.addr.clone();
@@ -214,10 +290,9 @@ async fn many_kept_alive_clients_in_a_closed_loop_lose_no_request() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verifications_on_kept_alive_connections_in_a_closed_loop_all_succeed() {
+async fn verifications_on_kept_alive_connections_in_a_closed_loop_all_succeed(lp: ConnectionLoop) {
     let app = std::sync::Arc::new(
-        TestApp::builder()
+        on(lp)
             .config(|c| {
                 c.limits.per_openid_per_day = 0;
                 c.limits.per_key_per_second = 0;
@@ -270,23 +345,22 @@ async fn closed_by_server(conn: &mut TcpStream) -> bool {
     )
 }
 
-#[tokio::test]
-async fn an_answer_given_before_the_body_was_read_closes_the_connection() {
-    let app = TestApp::spawn().await;
+async fn an_answer_given_before_the_body_was_read_closes_the_connection(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     // A body too large to drain is refused at once, unread: hyper would otherwise be left mid-body.
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
-    conn.write_all(
-        b"POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n\
-          Content-Length: 2000000\r\n\r\n{\"openid\"",
-    )
-    .await
-    .unwrap();
+    let request = format!(
+        "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{{\"openid\"",
+        app.key
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
     let r = read_responses(&mut conn, 1).await.remove(0);
     assert_eq!(r.status, 413, "{r:?}");
     assert!(r.head.contains("connection: close"), "{r:?}");
     assert!(closed_by_server(&mut conn).await);
 
-    // With the whole body sent and read, a refusal keeps the connection.
+    // With the whole body sent with its head, a refusal (no key) reads it and keeps the connection.
     let body = r#"{"openid":"o","code":"c"}"#;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
     let post = format!(
@@ -301,12 +375,8 @@ async fn an_answer_given_before_the_body_was_read_closes_the_connection() {
     }
 }
 
-#[tokio::test]
-async fn an_idle_kept_alive_connection_holds_no_permit() {
-    let app = TestApp::builder()
-        .config(|c| c.limits.max_in_flight = 1)
-        .spawn()
-        .await;
+async fn an_idle_kept_alive_connection_holds_no_permit(lp: ConnectionLoop) {
+    let app = on(lp).config(|c| c.limits.max_in_flight = 1).spawn().await;
     let mut first = TcpStream::connect(&app.addr).await.unwrap();
     assert_eq!(exchange(&mut first, &get("/healthz", "")).await.status, 200);
     // `first` stays open and idle. The one permit is free again: other connections are served at once ...
@@ -321,9 +391,8 @@ async fn an_idle_kept_alive_connection_holds_no_permit() {
     );
 }
 
-#[tokio::test]
-async fn a_client_dribbling_its_headers_holds_no_permit() {
-    let app = TestApp::builder()
+async fn a_client_dribbling_its_headers_holds_no_permit(lp: ConnectionLoop) {
+    let app = on(lp)
         .config(|c| {
             c.limits.max_in_flight = 1;
             c.limits.header_timeout_ms = 5_000;
@@ -348,9 +417,8 @@ async fn a_client_dribbling_its_headers_holds_no_permit() {
     assert_eq!(read_responses(&mut slow, 1).await[0].status, 200);
 }
 
-#[tokio::test]
-async fn a_request_split_across_rounds_is_served_whole() {
-    let app = TestApp::spawn().await;
+async fn a_request_split_across_rounds_is_served_whole(lp: ConnectionLoop) {
+    let app = on(lp).spawn().await;
     let mut conn = TcpStream::connect(&app.addr).await.unwrap();
     // The first request and the start of the second arrive together: hyper reads the second's first bytes
     // ahead, and they must reach the next round.
@@ -364,4 +432,211 @@ async fn a_request_split_across_rounds_is_served_whole() {
     let r = read_responses(&mut conn, 1).await.remove(0);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body.contains("\"openapi\""), "{r:?}");
+}
+
+// Clients without a key that try to hold the permits (issue 12 §1). Each shape is opened `max_in_flight` times
+// with a long header timeout: before the fix, each socket held a permit until that timeout, so a keyed request
+// waited 10 s.
+
+const SHAPE_MAX_IN_FLIGHT: usize = 8;
+
+async fn app_for_shapes(lp: ConnectionLoop) -> TestApp {
+    on(lp)
+        .config(|c| {
+            c.limits.max_in_flight = SHAPE_MAX_IN_FLIGHT;
+            c.limits.header_timeout_ms = 10_000;
+        })
+        .spawn()
+        .await
+}
+
+/// A keyed request on a fresh connection is answered, and well under a second.
+async fn keyed_requests_are_answered_at_once(app: &TestApp) {
+    let started = Instant::now();
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    let r = exchange(&mut conn, &keyed_lookup(app)).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 404, "{r:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "a keyed request took {took:?}"
+    );
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// A complete request, then the start of a second head on the same connection.
+    PipelinedPartialHead,
+    /// A head over 16 KiB that never ends.
+    EndlessHead,
+    /// `POST /v1/verifications` announcing 1000 bytes that never come, without a key (or with a wrong one).
+    MissingBody { key: Option<&'static str> },
+    /// The same on an unkeyed route.
+    MissingBodyUnkeyedRoute,
+}
+
+/// Opens one socket of the shape, checks what the gateway answers at once, and returns the socket (still open
+/// for `PipelinedPartialHead`, closed by the gateway otherwise).
+async fn open_shape(app: &TestApp, shape: Shape) -> TcpStream {
+    let mut conn = TcpStream::connect(&app.addr).await.unwrap();
+    let started = Instant::now();
+    match shape {
+        Shape::PipelinedPartialHead => {
+            // The first request has a body that arrives with it, and no key: refused, the connection kept.
+            let body = r#"{"openid":"o"}"#;
+            let first = format!(
+                "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(format!("{first}GET /healthz HTTP/1.1\r\nHo").as_bytes())
+                .await
+                .unwrap();
+            let r = read_responses(&mut conn, 1).await.remove(0);
+            assert_eq!(r.status, 401, "{r:?}");
+        }
+        Shape::EndlessHead => {
+            let mut head = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Pad: ".to_vec();
+            head.resize(17 * 1024, b'a');
+            conn.write_all(&head).await.unwrap();
+            let r = read_responses(&mut conn, 1).await.remove(0);
+            assert_eq!(r.status, 431, "{r:?}");
+            assert!(closed_by_server(&mut conn).await, "open after a 431");
+        }
+        Shape::MissingBody { key } => {
+            let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n"));
+            let head = format!(
+                "POST /v1/verifications HTTP/1.1\r\nHost: gateway\r\n{}Content-Type: application/json\r\n\
+                 Content-Length: 1000\r\n\r\n",
+                auth.unwrap_or_default()
+            );
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let r = read_responses(&mut conn, 1).await.remove(0);
+            assert_eq!(r.status, 401, "{r:?}");
+            assert!(r.body.contains("\"unauthorized\""), "{r:?}");
+            assert!(r.head.contains("connection: close"), "{r:?}");
+            assert!(closed_by_server(&mut conn).await, "open after a 401");
+        }
+        Shape::MissingBodyUnkeyedRoute => {
+            let head = "POST /healthz HTTP/1.1\r\nHost: gateway\r\nContent-Length: 1000\r\n\r\n";
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let r = read_responses(&mut conn, 1).await.remove(0);
+            assert!((400..500).contains(&r.status), "{r:?}");
+            assert!(closed_by_server(&mut conn).await, "open after its answer");
+        }
+    }
+    // Answered at once: not after the header or request timeout.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "{shape:?}: answered after {took:?}"
+    );
+    conn
+}
+
+/// `max_in_flight` sockets of each shape at once, then a keyed request.
+async fn shapes_leave_keyed_requests_answered(
+    lp: ConnectionLoop,
+    shapes: &[Shape],
+) -> Vec<TcpStream> {
+    let app = app_for_shapes(lp).await;
+    let mut open = Vec::new();
+    for shape in shapes {
+        for _ in 0..SHAPE_MAX_IN_FLIGHT {
+            open.push(open_shape(&app, *shape).await);
+        }
+    }
+    keyed_requests_are_answered_at_once(&app).await;
+    // And a whole verification goes through.
+    let (status, body, _) = app.verify(&app.body_for(0)).await;
+    assert_eq!(status, 200, "{body}");
+    open
+}
+
+async fn pipelined_partial_heads_without_a_key_hold_no_permit(lp: ConnectionLoop) {
+    let app = app_for_shapes(lp).await;
+    let mut open = Vec::new();
+    for _ in 0..SHAPE_MAX_IN_FLIGHT {
+        open.push(open_shape(&app, Shape::PipelinedPartialHead).await);
+    }
+    keyed_requests_are_answered_at_once(&app).await;
+    // The waiting heads are still good once they are finished.
+    for conn in &mut open {
+        conn.write_all(b"st: gateway\r\n\r\n").await.unwrap();
+        assert_eq!(read_responses(conn, 1).await[0].status, 200);
+    }
+}
+
+async fn endless_heads_are_answered_431_at_once(lp: ConnectionLoop) {
+    shapes_leave_keyed_requests_answered(lp, &[Shape::EndlessHead]).await;
+}
+
+async fn bodies_that_never_come_without_a_key_are_answered_401_at_once(lp: ConnectionLoop) {
+    let shapes = [
+        Shape::MissingBody { key: None },
+        Shape::MissingBody {
+            key: Some("wxrn_nosuchkey_0000000000000000000000000000000000000000"),
+        },
+    ];
+    shapes_leave_keyed_requests_answered(lp, &shapes).await;
+}
+
+async fn unkeyed_routes_with_bodies_that_never_come_hold_no_permit(lp: ConnectionLoop) {
+    shapes_leave_keyed_requests_answered(lp, &[Shape::MissingBodyUnkeyedRoute]).await;
+}
+
+async fn every_shape_at_once_leaves_keyed_requests_answered(lp: ConnectionLoop) {
+    let shapes = [
+        Shape::PipelinedPartialHead,
+        Shape::EndlessHead,
+        Shape::MissingBody { key: None },
+        Shape::MissingBodyUnkeyedRoute,
+    ];
+    shapes_leave_keyed_requests_answered(lp, &shapes).await;
+}
+
+/// A connection from another loopback address (127.0.0.0/8 is all local on Linux).
+async fn connect_from(source: [u8; 4], app: &TestApp) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(app.addr.parse().unwrap()).await.unwrap()
+}
+
+async fn one_address_holds_no_more_than_max_in_flight_per_ip(lp: ConnectionLoop) {
+    let held = Duration::from_millis(1_000);
+    let app = std::sync::Arc::new(
+        on(lp)
+            .config(|c| {
+                c.limits.max_in_flight = 4;
+                c.limits.max_in_flight_per_ip = 1;
+            })
+            .spawn()
+            .await,
+    );
+    app.fault(Fault::delay(CHECK, held));
+    // 127.0.0.1 (reqwest) holds its one permit inside WeChat.
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { app.verify(&app.body_for(0)).await.0 })
+    };
+    let inside = until_checks(&app, 1).await;
+    // Another address is served at once ...
+    let mut other = connect_from([127, 0, 0, 2], &app).await;
+    assert_eq!(exchange(&mut other, &keyed_lookup(&app)).await.status, 404);
+    let waited = inside.elapsed();
+    assert!(
+        waited < held - Duration::from_millis(500),
+        "another address waited {waited:?}"
+    );
+    // ... and a second keyed request from the same address waits for the first to finish.
+    let mut same = connect_from([127, 0, 0, 1], &app).await;
+    assert_eq!(exchange(&mut same, &keyed_lookup(&app)).await.status, 404);
+    let waited = inside.elapsed();
+    assert!(
+        waited >= held - Duration::from_millis(100),
+        "the same address was answered after {waited:?}, while it held its one permit"
+    );
+    // Unkeyed routes are not counted against the address.
+    assert_eq!(exchange(&mut same, &get("/healthz", "")).await.status, 200);
+    assert_eq!(first.await.unwrap(), 200);
 }

@@ -1,9 +1,10 @@
 //! Limits, tested with raw TCP: bodies over `limits.max_body_bytes` get 413 however their length is told (or not),
 //! and slow clients are cut off by `limits.header_timeout_ms` (headers never finished) and
-//! `limits.request_timeout_ms` (body never finished).
+//! `limits.request_timeout_ms` (body never finished). Each runs on both connection loops (`limits.connection_loop`).
 
 use super::{MATCH, VERIFY};
 use crate::helpers::*;
+use gateway::config::ConnectionLoop;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,9 +93,21 @@ fn chunked(body: &[u8], chunk: usize, finish: bool) -> Vec<u8> {
 
 #[tokio::test]
 async fn oversized_bodies_are_413_however_their_length_is_told() {
+    oversized_bodies_are_413(ConnectionLoop::Lean).await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_however_their_length_is_told_on_the_plain_loop() {
+    oversized_bodies_are_413(ConnectionLoop::Plain).await;
+}
+
+async fn oversized_bodies_are_413(connection_loop: ConnectionLoop) {
     const MAX: usize = 1_024;
     let app = TestApp::builder()
-        .config(|c| c.limits.max_body_bytes = MAX)
+        .config(move |c| {
+            c.limits.max_body_bytes = MAX;
+            c.limits.connection_loop = connection_loop;
+        })
         .spawn()
         .await;
     let wait = Duration::from_secs(10);
@@ -217,10 +230,20 @@ async fn oversized_bodies_are_413_however_their_length_is_told() {
 
 #[tokio::test]
 async fn slow_clients_are_cut_off() {
+    slow_clients_cut_off(ConnectionLoop::Lean).await;
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_on_the_plain_loop() {
+    slow_clients_cut_off(ConnectionLoop::Plain).await;
+}
+
+async fn slow_clients_cut_off(connection_loop: ConnectionLoop) {
     let header_timeout = Duration::from_millis(300);
     let request_timeout = Duration::from_millis(700);
     let app = TestApp::builder()
-        .config(|c| {
+        .config(move |c| {
+            c.limits.connection_loop = connection_loop;
             c.limits.header_timeout_ms = 300;
             c.upstream_timeout_ms = 200;
             c.limits.request_timeout_ms = Some(700);
