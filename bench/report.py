@@ -104,6 +104,7 @@ class Report:
 
     def section1(self):
         rows = [("sandbox alone", "1a-sandbox", "sandbox"), ("nginx → sandbox", "1a-nginx", "nginx"),
+                ("the seed's PHP flow (nginx + php-fpm) → sandbox", "1a-php", "php"),
                 ("gateway → sandbox", "1a-gateway", "gateway")]
         rs = {k: load(self.d, k) for _, k, _ in rows}
         if not rs["1a-gateway"]:
@@ -130,7 +131,7 @@ class Report:
                    f"({1000 * g:.0f} µs vs {1000 * n:.0f} µs).")
             self.p()
 
-        b = {k: load(self.d, k) for k in ("1b-sandbox", "1b-nginx", "1b-gateway")}
+        b = {k: load(self.d, k) for k in ("1b-sandbox", "1b-nginx", "1b-php", "1b-gateway")}
         if not b["1b-gateway"]:
             return
         rate = b["1b-gateway"]["params"]["rate"]
@@ -143,6 +144,7 @@ class Report:
         self.p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         base = b["1b-sandbox"]
         for name, key, who in [("sandbox alone", "1b-sandbox", "sandbox"), ("nginx → sandbox", "1b-nginx", "nginx"),
+                               ("the seed's PHP flow (nginx + php-fpm) → sandbox", "1b-php", "php"),
                                ("gateway → sandbox", "1b-gateway", "gateway")]:
             r = b[key]
             if not r:

@@ -9,9 +9,10 @@
 # Knobs (environment): BENCH_DURATION (seconds per measurement, default 10), BENCH_PG (PostgreSQL URL, trust auth,
 # default postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_PROFILE=1
 # (perf-record the gateway during its throughput run, if perf works here), BENCH_KEEP=1 (keep bench/.work),
-# BENCH_MAX_IN_FLIGHT (the gateways' limits.max_in_flight; default: the product's).
+# BENCH_MAX_IN_FLIGHT (the gateways' limits.max_in_flight; default: the product's), BENCH_PHP_WORKERS (the static
+# php-fpm pool of the seed's PHP flow; default 4 per core: its workers block on WeChat's answer).
 #
-# It installs what it lacks (nginx from apt), builds --release (the binary and bench/loadgen), starts its own
+# It installs what it lacks (nginx, php-fpm from apt), builds --release (the binary and bench/loadgen), starts its own
 # sandboxes, gateways and nginx on 127.0.0.1:181xx, and stops exactly those processes when it ends.
 set -euo pipefail
 # The whole script is one compound command, parsed before it runs: editing the file mid-run cannot break a run.
@@ -44,6 +45,10 @@ die() { echo "bench: $*" >&2; exit 1; }
 need_tools() {
   local missing=()
   command -v nginx >/dev/null || missing+=(nginx-light)
+  if section 1; then
+    compgen -G '/usr/sbin/php-fpm*' >/dev/null || missing+=(php-fpm)
+    php -m 2>/dev/null | grep -qx curl || missing+=(php-curl)
+  fi
   command -v jq >/dev/null || missing+=(jq)
   command -v curl >/dev/null || missing+=(curl)
   command -v python3 >/dev/null || missing+=(python3)
@@ -190,6 +195,31 @@ start_nginx() { # name port upstream_port -> NGINX_PID, NGINX_WATCH (--watch arg
   NGINX_WATCH+=(--watch "nginx-master=$NGINX_PID")
 }
 
+# --- the seed's PHP flow: nginx + php-fpm running bench/php/realname.php --------------------------------------
+start_php() { # name port wechat_base_url appid -> PHP_PIDS, PHP_WATCH (--watch args for nginx's and php-fpm's processes)
+  local dir=$WORK/$1 fpm workers=${BENCH_PHP_WORKERS:-$((4 * $(nproc)))}
+  fpm=$(compgen -G '/usr/sbin/php-fpm*' | head -n1)
+  mkdir -p "$dir/logs" "$dir/nginx-tmp"
+  sed -e "s#@WORK@#$dir#g" -e "s#@WORKERS@#$workers#" -e "s#@WX_BASE@#$3#" -e "s#@APPID@#$4#" \
+    -e "s#@SECRET@#$SECRET#" "$BENCH/conf/php-fpm.conf.in" >"$dir/php-fpm.conf"
+  sed -e "s#@WORK@#$dir#g" -e "s#@LISTEN@#127.0.0.1:$2#" -e "s#@SCRIPT@#$BENCH/php/realname.php#" \
+    "$BENCH/conf/nginx-php.conf.in" >"$dir/nginx.conf"
+  start_bg "$1-fpm" "$fpm" --nodaemonize --allow-to-run-as-root --fpm-config "$dir/php-fpm.conf"
+  local fpm_pid=$LAST_PID
+  start_bg "$1-nginx" nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;'
+  local nginx_pid=$LAST_PID
+  PHP_PIDS=("$fpm_pid" "$nginx_pid")
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -S $dir/php-fpm.sock && -s /proc/$nginx_pid/task/$nginx_pid/children ]] && break
+    sleep 0.05
+  done
+  PHP_WATCH=(--watch "php=$fpm_pid" --watch "php=$nginx_pid")
+  for i in $(cat "/proc/$fpm_pid/task/$fpm_pid/children" "/proc/$nginx_pid/task/$nginx_pid/children"); do
+    PHP_WATCH+=(--watch "php=$i")
+  done
+}
+
 # --- one measurement: the load generator's summary plus the machine's load, into $OUT/<name>.json -------------
 measure() { # name loadgen-args...
   local name=$1 before
@@ -265,6 +295,9 @@ if section 1 || section 4 || section 5; then
   GW1_PID=$GW_PID
   start_nginx nginx-0ms 18090 18100
 fi
+if section 1; then
+  start_php php-0ms 18092 "$SB0" "$APP"
+fi
 
 if section 1 || section 4; then
   log "1a. throughput, closed loop, 64 connections, $DUR s each"
@@ -275,6 +308,11 @@ if section 1 || section 4; then
   measure 1a-nginx --url "http://127.0.0.1:18090$WECHAT_PATH" --bodies "$BODIES" --connections 64 \
     --duration "$DUR" --expect "$GOOD_WECHAT" "${NGINX_WATCH[@]}" --watch "sandbox=$SB0_PID"
   bodies "$SB0" "$APP" gateway $((DUR * 8000))
+  if section 1; then
+    measure 1a-php --url http://127.0.0.1:18092/ --bodies "$BODIES" --connections 64 --duration "$DUR" \
+      --expect "$GOOD_WECHAT" "${PHP_WATCH[@]}" --watch "sandbox=$SB0_PID"
+    bodies "$SB0" "$APP" gateway $((DUR * 8000))
+  fi
   measure 1a-gateway --url http://127.0.0.1:18080/v1/verifications --header "Authorization: Bearer $KEY" \
     --bodies "$BODIES" --connections 64 --duration "$DUR" --expect "$GOOD_GATEWAY" \
     --watch "gateway=$GW1_PID" --watch "sandbox=$SB0_PID"
@@ -303,6 +341,9 @@ if section 1; then
   bodies "$SB0" "$APP" wechat $n
   measure 1b-nginx --url "http://127.0.0.1:18090$WECHAT_PATH" --bodies "$BODIES" --connections 256 \
     --duration "$DUR" --rate "$RATE" --expect "$GOOD_WECHAT" "${NGINX_WATCH[@]}" --watch "sandbox=$SB0_PID"
+  bodies "$SB0" "$APP" gateway $n
+  measure 1b-php --url http://127.0.0.1:18092/ --bodies "$BODIES" --connections 256 --duration "$DUR" \
+    --rate "$RATE" --expect "$GOOD_WECHAT" "${PHP_WATCH[@]}" --watch "sandbox=$SB0_PID"
   bodies "$SB0" "$APP" gateway $n
   measure 1b-gateway --url http://127.0.0.1:18080/v1/verifications --header "Authorization: Bearer $KEY" \
     --bodies "$BODIES" --connections 256 --duration "$DUR" --rate "$RATE" --expect "$GOOD_GATEWAY" \
