@@ -63,6 +63,42 @@ pub struct Config {
     pub blind_index: BlindIndex,
     pub retention: Retention,
     pub apps: Vec<App>,
+    /// Paid name + ID-number check providers (Tencent Cloud FaceID, Aliyun Cloudauth), for organisations
+    /// without WeChat's real-name permission. Asked in the order `idcheck.providers` gives.
+    pub providers: Vec<ProviderConfig>,
+    pub idcheck: Idcheck,
+}
+
+/// One paid provider. Its secrets are read from the environment variables named here, never from the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// What `idcheck.providers` and the answers call it: 1 to 32 characters of `a-z 0-9 _ -`.
+    pub name: String,
+    /// `tencent_faceid` or `aliyun_cloudauth`.
+    pub kind: providers::ProviderKind,
+    /// Unset: the provider's public endpoint (`https://faceid.tencentcloudapi.com`,
+    /// `https://cloudauth.aliyuncs.com`).
+    pub base_url: Option<String>,
+    /// Tencent: the variables holding the SecretId and SecretKey.
+    pub secret_id_env: Option<String>,
+    pub secret_key_env: Option<String>,
+    /// Aliyun: the variables holding the AccessKey id and secret.
+    pub access_key_id_env: Option<String>,
+    pub access_key_secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Idcheck {
+    /// Provider names in the order they are asked: the first for every check, the others only when those before
+    /// them failed without a verdict. Empty: `POST /v1/idchecks` is off.
+    pub providers: Vec<String>,
+    /// Provider calls a day (Asia/Shanghai), over all instances (shared through Redis when `redis_url` is set),
+    /// counted before each call, since any call may be billed. 0 = no budget.
+    pub daily_budget: u32,
+    /// A pair answered match or mismatch within this many days is answered from the store, not asked again.
+    pub cache_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +258,12 @@ impl Default for Config {
                 idempotency_hours: 24,
             },
             apps: Vec::new(),
+            providers: Vec::new(),
+            idcheck: Idcheck {
+                providers: Vec::new(),
+                daily_budget: 0,
+                cache_days: 30,
+            },
         }
     }
 }
@@ -332,6 +374,7 @@ impl Config {
                 );
             }
         }
+        self.check_providers()?;
         let versions: std::collections::HashSet<i32> = self
             .blind_index
             .previous
@@ -371,6 +414,71 @@ impl Config {
 
     /// The whole-request limit: `limits.request_timeout_ms`, or long enough for WeChat's timeout plus our own
     /// work.
+    fn check_providers(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, m: String| Err((key.to_owned(), m));
+        let mut names = std::collections::HashSet::new();
+        for p in &self.providers {
+            let plain = !p.name.is_empty()
+                && p.name.len() <= 32
+                && p.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !plain {
+                return bad(
+                    "providers",
+                    format!(
+                        "{:?} is not a valid name (1 to 32 of a-z, 0-9, '_', '-')",
+                        p.name
+                    ),
+                );
+            }
+            if !names.insert(p.name.as_str()) {
+                return bad("providers", format!("{} is listed twice", p.name));
+            }
+            let (needed, foreign) = match p.kind {
+                providers::ProviderKind::TencentFaceid => (
+                    [
+                        ("secret_id_env", &p.secret_id_env),
+                        ("secret_key_env", &p.secret_key_env),
+                    ],
+                    [&p.access_key_id_env, &p.access_key_secret_env],
+                ),
+                providers::ProviderKind::AliyunCloudauth => (
+                    [
+                        ("access_key_id_env", &p.access_key_id_env),
+                        ("access_key_secret_env", &p.access_key_secret_env),
+                    ],
+                    [&p.secret_id_env, &p.secret_key_env],
+                ),
+            };
+            if let Some((key, _)) = needed.iter().find(|(_, v)| v.is_none()) {
+                return bad(
+                    "providers",
+                    format!("{} ({}) needs `{key}`", p.name, p.kind),
+                );
+            }
+            if foreign.iter().any(|v| v.is_some()) {
+                return bad(
+                    "providers",
+                    format!("{} ({}) has another kind's credential keys", p.name, p.kind),
+                );
+            }
+        }
+        let mut listed = std::collections::HashSet::new();
+        for name in &self.idcheck.providers {
+            if !names.contains(name.as_str()) {
+                return bad(
+                    "idcheck.providers",
+                    format!("{name:?} is not the name of a [[providers]] entry"),
+                );
+            }
+            if !listed.insert(name.as_str()) {
+                return bad("idcheck.providers", format!("{name} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
             self.limits
@@ -392,6 +500,19 @@ impl Config {
             (Some(t), _) => Ok(Some(t.clone())),
             (None, Some(var)) => read_env(var).map(Some),
             (None, None) => Ok(None),
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// The secret held by the environment variable `key` names (`secret_key_env`, ...).
+    pub fn env_secret(&self, key: &str, var: Option<&String>) -> Result<SecretString, ConfigError> {
+        match var {
+            Some(var) => read_env(var),
+            None => Err(ConfigError::Invalid(format!(
+                "providers: {} has no `{key}`",
+                self.name
+            ))),
         }
     }
 }
@@ -421,6 +542,73 @@ pub(crate) fn read_env(var: &str) -> Result<SecretString, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_providers(extra: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let text = format!(
+            "[[providers]]\nname = \"tc\"\nkind = \"tencent_faceid\"\nsecret_id_env = \"WXRN_TEST_TC_ID_UNSET\"\nsecret_key_env = \"WXRN_TEST_TC_KEY_UNSET\"\n{extra}"
+        );
+        std::fs::write(&file, text).unwrap();
+        Config::load(Some(&file))
+    }
+
+    #[test]
+    fn providers_and_idcheck_are_checked_across_keys() {
+        let cfg = with_providers("[idcheck]\nproviders = [\"tc\"]\ndaily_budget = 7\n").unwrap();
+        assert_eq!(
+            cfg.providers[0].kind,
+            providers::ProviderKind::TencentFaceid
+        );
+        assert_eq!((cfg.idcheck.daily_budget, cfg.idcheck.cache_days), (7, 30));
+        for (extra, needle) in [
+            (
+                "[idcheck]\nproviders = [\"nope\"]\n",
+                "not the name of a [[providers]] entry",
+            ),
+            ("[idcheck]\nproviders = [\"tc\", \"tc\"]\n", "listed twice"),
+            (
+                "[[providers]]\nname = \"tc\"\nkind = \"aliyun_cloudauth\"\naccess_key_id_env = \"A\"\naccess_key_secret_env = \"B\"\n",
+                "listed twice",
+            ),
+            (
+                "[[providers]]\nname = \"ali\"\nkind = \"aliyun_cloudauth\"\naccess_key_id_env = \"A\"\n",
+                "needs `access_key_secret_env`",
+            ),
+            (
+                "[[providers]]\nname = \"ali\"\nkind = \"aliyun_cloudauth\"\naccess_key_id_env = \"A\"\naccess_key_secret_env = \"B\"\nsecret_key_env = \"C\"\n",
+                "another kind's credential keys",
+            ),
+            (
+                "[[providers]]\nname = \"Bad Name\"\nkind = \"tencent_faceid\"\n",
+                "not a valid name",
+            ),
+        ] {
+            let err = with_providers(extra).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        let err = with_providers("[[providers]]\nname = \"x\"\nkind = \"other\"\n").unwrap_err();
+        assert!(err.to_string().contains("providers"), "{err}");
+    }
+
+    #[test]
+    fn a_provider_whose_secret_variable_is_unset_is_a_start_up_error() {
+        let cfg = with_providers("[idcheck]\nproviders = [\"tc\"]\n").unwrap();
+        let err = crate::idcheck::Checker::from_config(
+            &cfg,
+            std::sync::Arc::new(limits::MemoryLimiter::default()),
+            std::sync::Arc::new(wechat::SystemClock),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("WXRN_TEST_TC_ID_UNSET"), "{err}");
+        let none = crate::idcheck::Checker::from_config(
+            &Config::default(),
+            std::sync::Arc::new(limits::MemoryLimiter::default()),
+            std::sync::Arc::new(wechat::SystemClock),
+        )
+        .unwrap();
+        assert!(none.is_none());
+    }
 
     fn template() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wxrealname.example.toml")

@@ -11,6 +11,8 @@
 //!   `mod.rs` first).
 //! - [`auth`]: API-key and admin-token checks, their extractors, and the connection loop's gate; [`keys`]:
 //!   minting and checking API keys.
+//! - [`idcheck`]: the paid name + ID-number providers (Tencent, Aliyun): failover, a breaker each, the daily
+//!   budget.
 //! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `limits`.
 //! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
 //! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.
@@ -20,6 +22,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod idcheck;
 pub mod keys;
 pub mod maintenance;
 pub mod openapi;

@@ -262,9 +262,14 @@ impl Permit {
     }
 
     /// Report the call's result to the breaker.
-    pub fn record<T>(mut self, result: &Result<T, Error>) {
+    pub fn record<T>(self, result: &Result<T, Error>) {
+        self.record_verdict(Verdict::of(result));
+    }
+
+    /// Report how a call went, for callers whose errors are not WeChat's (the paid providers' breakers).
+    pub fn record_verdict(mut self, verdict: Verdict) {
         if let Some(b) = self.breaker.take() {
-            b.report(self.generation, self.probe, Verdict::of(result));
+            b.report(self.generation, self.probe, verdict);
         }
     }
 }

@@ -8,6 +8,7 @@ mod connections;
 mod errors;
 mod faults;
 mod helpers;
+mod idcheck;
 mod outage;
 mod outcomes;
 mod privacy;
