@@ -27,6 +27,11 @@ pub enum ApiError {
         message: String,
     },
     InvalidOpenid,
+    /// A field where no ID number belongs (`openid`, `purpose`, `code`, the `Idempotency-Key` header) holds one
+    /// (`identity::contains_cred_id`): refused before anything is stored, logged or sent.
+    PersonalDataInField {
+        field: &'static str,
+    },
     /// WeChat answered 40003: no such user under this app.
     UpstreamUnknownOpenid,
     UnsupportedCredType,
@@ -95,6 +100,7 @@ impl ApiError {
             InvalidCredId { .. }
             | InvalidRealName { .. }
             | InvalidOpenid
+            | PersonalDataInField { .. }
             | UpstreamUnknownOpenid
             | UnsupportedCredType => StatusCode::UNPROCESSABLE_ENTITY,
             GuardianConsentRequired | InvalidCode | IdempotencyKeyReused | UnknownApp => {
@@ -126,6 +132,7 @@ impl ApiError {
             InvalidCredId { .. } => "invalid_cred_id",
             InvalidRealName { .. } => "invalid_real_name",
             InvalidOpenid | UpstreamUnknownOpenid => "invalid_openid",
+            PersonalDataInField { .. } => "personal_data_in_field",
             UnsupportedCredType => "unsupported_cred_type",
             GuardianConsentRequired => "guardian_consent_required",
             Unauthorized | AdminUnauthorized => "unauthorized",
@@ -157,6 +164,9 @@ impl ApiError {
             RequestTimeout => "the request was not completed in time; send it again".into(),
             InvalidCredId { message, .. } | InvalidRealName { message, .. } => message.clone(),
             InvalidOpenid => "openid must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'".into(),
+            PersonalDataInField { field } => format!(
+                "{field} holds what reads as an ID number; an ID number belongs in cred_id only, and is never kept or logged anywhere else"
+            ),
             UpstreamUnknownOpenid => "WeChat does not know this openid under this appid".into(),
             UnsupportedCredType => "only cred_type 1 (mainland resident ID card) is supported".into(),
             GuardianConsentRequired => {

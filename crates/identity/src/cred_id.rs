@@ -23,6 +23,7 @@
 //! 2010, is still on valid cards). Only the province, which has been stable, is checked.
 
 mod validate;
+pub(crate) use validate::is_valid_number;
 
 use chrono::NaiveDate;
 use std::fmt;

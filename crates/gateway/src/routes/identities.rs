@@ -114,7 +114,7 @@ pub struct MatchView {
         (status = 200, body = MatchView),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
-        (status = 422, description = "invalid_cred_id, invalid_real_name", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_openid, personal_data_in_field, invalid_cred_id, invalid_real_name", body = crate::error::ErrorBody),
     ))]
 pub async fn matches(
     State(st): State<AppState>,
@@ -124,8 +124,9 @@ pub async fn matches(
     // The rejection is mapped here, not left to axum, so an oversized body gets the envelope (413).
     let req: MatchRequest = body::parse(&body::bytes(bytes)?)?;
     let appid = caller.resolve_app(req.appid.as_deref())?;
+    let openid = request::openid(&req.openid)?;
     let subject = request::subject(&req.real_name, &req.cred_id, st.today())?;
-    let Some(found) = st.store.identity(&appid, &req.openid).await? else {
+    let Some(found) = st.store.identity(&appid, openid.as_str()).await? else {
         return Ok(Json(MatchView {
             matches: false,
             verified_at: None,

@@ -12,7 +12,7 @@ mod limits;
 
 use crate::helpers::*;
 use gateway::routes::VerifyRequest;
-use identity::{CredId, OpenId, RealName};
+use identity::{CredId, OpenId, RealName, contains_cred_id};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use secrecy::ExposeSecret;
@@ -62,12 +62,27 @@ fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
             None
         }
     };
+    // An openid: no ID number in it, then the charset and length.
+    let bad_openid = |openid: &str| {
+        if contains_cred_id(openid) {
+            Some(Error(422, "personal_data_in_field"))
+        } else if OpenId::parse(openid).is_err() {
+            Some(Error(422, "invalid_openid"))
+        } else {
+            None
+        }
+    };
     if path == MATCH {
         let Ok(m) = gateway::body::parse::<MatchBody>(body) else {
             return Error(400, "invalid_request");
         };
-        return name_and_id(m.appid.as_deref(), &m.real_name, &m.cred_id)
-            .unwrap_or(Expect::NoMatch);
+        if m.appid.as_deref().is_some_and(|a| a != APPID) {
+            return Error(403, "forbidden_app");
+        }
+        if let Some(e) = bad_openid(&m.openid) {
+            return e;
+        }
+        return name_and_id(None, &m.real_name, &m.cred_id).unwrap_or(Expect::NoMatch);
     }
     let Ok(req) = gateway::body::parse::<VerifyRequest>(body) else {
         return Error(400, "invalid_request");
@@ -75,8 +90,8 @@ fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
     if req.appid.as_deref().is_some_and(|a| a != APPID) {
         return Error(403, "forbidden_app");
     }
-    if OpenId::parse(&req.openid).is_err() {
-        return Error(422, "invalid_openid");
+    if let Some(e) = bad_openid(&req.openid) {
+        return e;
     }
     if let Some(e) = name_and_id(
         None,
@@ -98,9 +113,15 @@ fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
     if code.is_empty() || code.len() > 256 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Error(400, "invalid_request");
     }
+    if contains_cred_id(code) {
+        return Error(422, "personal_data_in_field");
+    }
     let purpose = req.purpose.as_deref().map(str::trim).unwrap_or("");
     if purpose.chars().count() > 200 || purpose.chars().any(char::is_control) {
         return Error(400, "invalid_request");
+    }
+    if contains_cred_id(purpose) {
+        return Error(422, "personal_data_in_field");
     }
     Expect::WouldCallWeChat
 }

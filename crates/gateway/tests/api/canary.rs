@@ -11,7 +11,9 @@
 //!   dropped and then fails the test if anything was found so far, by any test: the last test to finish checks
 //!   everything logged before it;
 //! - [`every_endpoint_and_error_path_with_canaries`] drives each endpoint and error path with canary values and
-//!   checks its answers, `/metrics` and the database files, birth-date digits included.
+//!   checks its answers, `/metrics` and the database files, birth-date digits included;
+//! - [`an_id_number_planted_in_any_field_or_header_reaches_no_file_log_metric_or_wechat`] plants generated ID
+//!   numbers, plain and disguised, in every free-text field and header of every endpoint.
 //!
 //! Findings name what was found and where, with the values replaced by their labels.
 
@@ -504,4 +506,256 @@ fn detectors_find_each_kind_and_never_repeat_the_value() {
     ] {
         assert_eq!(examine("detector self-test", harmless.as_bytes()), None);
     }
+}
+
+/// Where a planted ID number goes in a request.
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    VerifyOpenid,
+    VerifyCode,
+    VerifyPurpose,
+    VerifyAppid,
+    VerifyUnknownField,
+    IdempotencyKey,
+    /// A header the gateway neither reads nor refuses: the verification runs (and reaches WeChat) as usual.
+    OtherHeader(&'static str),
+    Authorization,
+    MatchOpenid,
+    MatchAppid,
+    VerificationPath,
+    IdentityPath,
+    EraseIdentityPath,
+    QueryString,
+    AdminQuery,
+}
+
+const PLANTS: [Plant; 17] = [
+    Plant::VerifyOpenid,
+    Plant::VerifyCode,
+    Plant::VerifyPurpose,
+    Plant::VerifyAppid,
+    Plant::VerifyUnknownField,
+    Plant::IdempotencyKey,
+    Plant::OtherHeader("user-agent"),
+    Plant::OtherHeader("x-request-id"),
+    Plant::OtherHeader("x-forwarded-for"),
+    Plant::Authorization,
+    Plant::MatchOpenid,
+    Plant::MatchAppid,
+    Plant::VerificationPath,
+    Plant::IdentityPath,
+    Plant::EraseIdentityPath,
+    Plant::QueryString,
+    Plant::AdminQuery,
+];
+
+/// A valid ID number (born 1950-2019) written the way someone might slip it into a field.
+fn planted_id() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+    use proptest::prelude::*;
+    let province = prop::sample::select(vec!["11", "31", "44", "51", "53", "65"]);
+    (province, 0..10_000u32, 0..26_000i64, 0..1_000u32, 0..6usize).prop_map(
+        |(province, county, day, seq, disguise)| {
+            let born = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()
+                + chrono::Days::new(day as u64);
+            let first17 = format!("{province}{county:04}{}{seq:03}", born.format("%Y%m%d"));
+            let id = with_check(&first17);
+            let shown = match disguise {
+                0 => id.clone(),
+                1 => format!("{} {} {}", &id[..6], &id[6..14], &id[14..]),
+                2 => format!("{}-{}-{}-{}", &id[..6], &id[6..10], &id[10..14], &id[14..]),
+                3 => id
+                    .chars()
+                    .map(|c| match c {
+                        '0'..='9' => char::from_u32(0xFF10 + (c as u32 - '0' as u32)).unwrap(),
+                        _ => 'Ｘ',
+                    })
+                    .collect(),
+                4 => format!("ref:{}", id.to_ascii_lowercase()),
+                _ => id.chars().map(String::from).collect::<Vec<_>>().join(" "),
+            };
+            (id, shown)
+        },
+    )
+}
+
+/// Issue 12 §4: a valid ID number planted in a free-text field or a header of any endpoint, plainly or disguised
+/// (spaces, hyphens, full-width digits, embedded in text), never reaches the database files, a log line (at trace
+/// level), `/metrics` or WeChat. The fields the gateway would keep, log or send (`openid`, `purpose`, the
+/// `Idempotency-Key`) refuse it with 422 `personal_data_in_field`, with no WeChat call.
+#[test]
+fn an_id_number_planted_in_any_field_or_header_reaches_no_file_log_metric_or_wechat() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(
+        TestApp::builder()
+            .config(|c| {
+                c.limits.per_openid_per_day = 0;
+                c.limits.per_key_per_second = 0;
+            })
+            .spawn(),
+    );
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let seen: Mutex<Vec<u16>> = Mutex::default();
+    let result = runner.run(
+        &(planted_id(), proptest::sample::select(PLANTS.to_vec())),
+        |((id, shown), plant)| {
+            // Header values are visible ASCII: a full-width disguise goes in as the plain number.
+            let ascii = if shown.is_ascii() {
+                shown.clone()
+            } else {
+                id.clone()
+            };
+            let logged_before = logs().lock().unwrap().len();
+            let checks_before = app.checks();
+            let user = &USERS[0];
+            let mut body = json!({"openid": user.openid, "real_name": user.submit_name,
+                "cred_id": user.submit_cred_id, "code": app.consent(user.openid)});
+            let (status, answer) = rt.block_on(async {
+                let http = &app.http;
+                let verify = http
+                    .post(app.url("/v1/verifications"))
+                    .bearer_auth(&app.key);
+                let matching = http
+                    .post(app.url("/v1/identities/match"))
+                    .bearer_auth(&app.key);
+                let match_body = json!({"openid": user.openid, "real_name": user.submit_name,
+                    "cred_id": user.submit_cred_id});
+                let req = match plant {
+                    Plant::VerifyOpenid => verify.json(&{
+                        body["openid"] = json!(shown);
+                        body
+                    }),
+                    Plant::VerifyCode => verify.json(&{
+                        body["code"] = json!(shown);
+                        body
+                    }),
+                    Plant::VerifyPurpose => verify.json(&{
+                        body["purpose"] = json!(shown);
+                        body
+                    }),
+                    Plant::VerifyAppid => verify.json(&{
+                        body["appid"] = json!(shown);
+                        body
+                    }),
+                    Plant::VerifyUnknownField => verify.json(&{
+                        body[shown.as_str()] = json!(1);
+                        body
+                    }),
+                    Plant::IdempotencyKey => verify.json(&body).header("idempotency-key", &ascii),
+                    Plant::OtherHeader(name) => verify.json(&body).header(name, &ascii),
+                    Plant::Authorization => http
+                        .post(app.url("/v1/verifications"))
+                        .header("authorization", format!("Bearer wxrn_{ascii}"))
+                        .json(&body),
+                    Plant::MatchOpenid => matching.json(&{
+                        let mut b = match_body;
+                        b["openid"] = json!(shown);
+                        b
+                    }),
+                    Plant::MatchAppid => matching.json(&{
+                        let mut b = match_body;
+                        b["appid"] = json!(shown);
+                        b
+                    }),
+                    Plant::VerificationPath => http
+                        .get(app.url(&format!("/v1/verifications/{ascii}")))
+                        .bearer_auth(&app.key),
+                    Plant::IdentityPath => http
+                        .get(app.url(&format!("/v1/identities/{APPID}/{ascii}")))
+                        .bearer_auth(&app.key),
+                    Plant::EraseIdentityPath => http
+                        .delete(app.url(&format!("/v1/identities/{APPID}/{ascii}")))
+                        .bearer_auth(&app.key),
+                    Plant::QueryString => http
+                        .get(app.url(&format!("/v1/verifications/x?ref={ascii}")))
+                        .bearer_auth(&app.key),
+                    Plant::AdminQuery => http
+                        .get(app.url(&format!("/admin/api/verifications?limit={ascii}")))
+                        .bearer_auth("test-admin-token"),
+                };
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            });
+            seen.lock().unwrap().push(status);
+            let answer_json: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+            match plant {
+                Plant::VerifyOpenid
+                | Plant::VerifyPurpose
+                | Plant::IdempotencyKey
+                | Plant::MatchOpenid => prop_assert_eq!(
+                    (status, error_code(&answer_json)),
+                    (422, "personal_data_in_field"),
+                    "{:?}: {}",
+                    plant,
+                    answer
+                ),
+                Plant::OtherHeader(_) => prop_assert_eq!(status, 200, "{:?}: {}", plant, answer),
+                // The limit is parsed as a number and clamped: any answer but a 5xx will do.
+                Plant::AdminQuery => {
+                    prop_assert!(status < 500, "{:?}: {} {}", plant, status, answer)
+                }
+                _ => prop_assert!(
+                    (400..500).contains(&status),
+                    "{:?}: {} {}",
+                    plant,
+                    status,
+                    answer
+                ),
+            }
+            let wechat_calls = app.checks() - checks_before;
+            let expected_calls = u64::from(matches!(plant, Plant::OtherHeader(_)));
+            prop_assert_eq!(wechat_calls, expected_calls, "{:?}: WeChat calls", plant);
+            let metrics = rt.block_on(async {
+                app.http
+                    .get(app.url("/metrics"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            });
+            let log = logs().lock().unwrap()[logged_before..].to_vec();
+            let mut places = vec![
+                ("the answer".to_owned(), answer.into_bytes()),
+                ("/metrics".to_owned(), metrics.into_bytes()),
+                ("the log".to_owned(), log),
+            ];
+            for entry in std::fs::read_dir(&app.data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    places.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+            for (place, bytes) in &places {
+                for value in [&id, &shown, &ascii] {
+                    if find(bytes, value.as_bytes()) {
+                        return Err(TestCaseError::fail(format!(
+                            "{plant:?}: the planted ID number ({} form) reached {place}",
+                            if value == &id { "plain" } else { "disguised" }
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(
+        app.checks() > 0,
+        "some planted requests went through to WeChat"
+    );
+    scan_dir(&app.data_dir);
+    assert_clean();
 }

@@ -224,6 +224,12 @@ fn upgrade_digits(old: &[u8; 15]) -> Option<String> {
     Some(new.iter().map(|&b| char::from(b)).collect())
 }
 
+/// Whether 17 ASCII digits and a digit or `X` are a valid number on some day: province, a real date from 1900
+/// on (however recent), the check character. For [`crate::detect`].
+pub(crate) fn is_valid_number(number: &[u8; 18]) -> bool {
+    check(number, NaiveDate::MAX).is_ok()
+}
+
 /// The checks after the shape, on a buffer `fold` accepted: `province`, `date`, `checksum`.
 fn check(number: &[u8; 18], today: NaiveDate) -> Result<IdFacts, CredIdError> {
     let digit = |i: usize| u32::from(number[i].wrapping_sub(b'0'));

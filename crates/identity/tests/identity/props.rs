@@ -176,3 +176,53 @@ proptest! {
         prop_assert_eq!(RealName::parse(name.expose()).unwrap(), name);
     }
 }
+
+/// Separators a person might put between the characters of an ID number.
+fn separator() -> impl Strategy<Value = &'static str> {
+    select(vec![
+        "", "", " ", "-", "\u{3000}", "\u{200B}", ".", "/", " - ",
+    ])
+}
+
+proptest! {
+    /// A valid number is found in any text around it, however it is spread out (any separator between any
+    /// characters), in full-width digits or with a lower-case x.
+    #[test]
+    fn contains_cred_id_finds_any_valid_number_however_written(
+        number in valid_id(),
+        separators in proptest::collection::vec(separator(), 17),
+        full in any::<bool>(),
+        lower in any::<bool>(),
+        before in "[a-z ,:;!?张三]{0,20}",
+        after in "[a-z ,:;!?张三]{0,20}",
+    ) {
+        let number = if lower { number.to_ascii_lowercase() } else { number };
+        let number = if full { full_width(&number) } else { number };
+        let mut spread = String::new();
+        for (i, c) in number.chars().enumerate() {
+            spread.push(c);
+            if let Some(sep) = separators.get(i) {
+                spread.push_str(sep);
+            }
+        }
+        // A letter right before or after is a boundary, not part of the number: put a space between.
+        let text = format!("{before} {spread} {after}");
+        prop_assert!(identity::contains_cred_id(&text), "{}", text.len());
+    }
+
+    /// Text that holds fewer than 17 digits (any openid-like or free text) is never taken for an ID number.
+    #[test]
+    fn contains_cred_id_never_fires_without_seventeen_digits(text in "[A-Za-z_\\-张三 ]{0,40}[0-9]{0,16}[A-Za-z_\\- ]{0,40}") {
+        prop_assert!(!identity::contains_cred_id(&text));
+    }
+
+    /// It agrees with validation on 18-character inputs: a number `CredId::parse_on` accepts is found; one
+    /// it refuses for its checksum is not.
+    #[test]
+    fn contains_cred_id_agrees_with_validation(number in valid_id(), last in select(vec!['0','1','2','3','4','5','6','7','8','9','X'])) {
+        let mut altered = number[..17].to_owned();
+        altered.push(last);
+        let valid = validate_cred_id_on(&altered, today()).is_ok();
+        prop_assert_eq!(identity::contains_cred_id(&altered), valid);
+    }
+}

@@ -126,7 +126,7 @@ pub(crate) enum Refusal {
         (status = 401, description = "unauthorized", body = crate::error::ErrorBody),
         (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
         (status = 409, description = "code_already_used, idempotency_in_progress", body = crate::error::ErrorBody),
-        (status = 422, description = "invalid_cred_id, invalid_real_name, invalid_openid, unsupported_cred_type, guardian_consent_required, invalid_code, unknown_app, idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_cred_id, invalid_real_name, invalid_openid, personal_data_in_field, unsupported_cred_type, guardian_consent_required, invalid_code, unknown_app, idempotency_key_reused", body = crate::error::ErrorBody),
         (status = 429, description = "rate_limited (see Retry-After)", body = crate::error::ErrorBody),
         (status = 502, description = "upstream_permission_denied, upstream_rejected", body = crate::error::ErrorBody),
         (status = 503, description = "upstream_unavailable, upstream_quota_exhausted, dependency_unavailable", body = crate::error::ErrorBody),

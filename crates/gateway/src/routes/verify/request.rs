@@ -86,7 +86,7 @@ pub(crate) fn validate(
     if !st.apps.contains_key(&appid) {
         return Err(ApiError::UnknownApp);
     }
-    let openid = OpenId::parse(&req.openid).map_err(|_| ApiError::InvalidOpenid)?;
+    let openid = openid(&req.openid)?;
     let subject = subject(&req.real_name, &req.cred_id, st.today())?;
     match &req.cred_type {
         None => {}
@@ -100,6 +100,7 @@ pub(crate) fn validate(
             "code must be 1 to {MAX_CODE_LEN} printable ASCII characters"
         )));
     }
+    no_cred_id_in("code", code)?;
     let purpose = purpose(req.purpose.as_deref())?;
     let idempotency_key = idempotency_key(headers)?;
     Ok(ValidRequest {
@@ -112,6 +113,22 @@ pub(crate) fn validate(
         guardian_consent: req.guardian_consent == Some(true),
         idempotency_key,
     })
+}
+
+/// An openid: refused with 422 `personal_data_in_field` when it holds an ID number (an 18-character ID number
+/// is a well-formed openid), then 422 `invalid_openid` unless it is 1 to 128 characters of `A-Z a-z 0-9 _ -`.
+pub(crate) fn openid(raw: &str) -> Result<OpenId, ApiError> {
+    no_cred_id_in("openid", raw)?;
+    OpenId::parse(raw).map_err(|_| ApiError::InvalidOpenid)
+}
+
+/// 422 `personal_data_in_field` when `value` holds an ID number, however spread out or typed: such a field
+/// would be stored, logged or sent as is. Checked before anything else reads the value.
+pub(crate) fn no_cred_id_in(field: &'static str, value: &str) -> Result<(), ApiError> {
+    if identity::contains_cred_id(value) {
+        return Err(ApiError::PersonalDataInField { field });
+    }
+    Ok(())
 }
 
 /// The name, then the ID number (422 `invalid_real_name` / `invalid_cred_id` with the rule that failed), with
@@ -135,7 +152,7 @@ pub(crate) fn subject(
     Ok(Subject { name, cred, minor })
 }
 
-/// The purpose, trimmed (empty counts as none): at most 200 characters, no control characters.
+/// The purpose, trimmed (empty counts as none): at most 200 characters, no control characters, no ID number.
 pub(crate) fn purpose(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     let purpose = raw.map(str::trim).filter(|p| !p.is_empty());
     if purpose
@@ -145,10 +162,13 @@ pub(crate) fn purpose(raw: Option<&str>) -> Result<Option<String>, ApiError> {
             "purpose must be at most {MAX_PURPOSE_CHARS} characters, no control characters"
         )));
     }
+    if let Some(p) = purpose {
+        no_cred_id_in("purpose", p)?;
+    }
     Ok(purpose.map(str::to_owned))
 }
 
-/// The `Idempotency-Key` header, when sent: 1 to 255 visible ASCII characters.
+/// The `Idempotency-Key` header, when sent: 1 to 255 visible ASCII characters, no ID number.
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -162,6 +182,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
             "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
         ))
     })?;
+    no_cred_id_in("Idempotency-Key", v)?;
     Ok(Some(v.to_owned()))
 }
 
