@@ -8,7 +8,7 @@
 
 use crate::helpers::*;
 use sandbox::{Sandbox, SandboxConfig, SandboxHandle, SandboxState, Stats};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -508,4 +508,41 @@ async fn half_open_lets_exactly_one_probe_through() {
         let (s, b, _) = app.verify(&body).await;
         assert_eq!(s, 200, "{b}");
     }
+}
+
+/// Issue 12 §6: a code sent with another user's openid gets 80113 from WeChat, which leaves the code to its owner
+/// (the sandbox's behaviour, docs/assumptions.md). The gateway releases the reservation and audits the attempt,
+/// so the owner's verification with that code is not refused as a replay.
+#[tokio::test]
+async fn a_code_sent_with_another_users_openid_still_works_for_its_owner() {
+    let app = TestApp::spawn().await;
+    let (owner, other) = (&USERS[0], &USERS[2]);
+    let code = app.consent(owner.openid);
+    let mut wrong = json!({"openid": other.openid, "real_name": owner.submit_name,
+        "cred_id": owner.submit_cred_id, "code": code});
+    let rows_before = audit_rows(&app).await.len();
+    let (s, b, _) = app.verify(&wrong).await;
+    assert_eq!(
+        (s, error_code(&b), &b["error"]["errcode"]),
+        (422, "invalid_code", &json!(80113)),
+        "{b}"
+    );
+    let rows = audit_rows(&app).await;
+    assert_eq!(
+        audited(&rows[rows_before..]),
+        "invalid_code / 80113 / -",
+        "the refused attempt is audited"
+    );
+    assert_eq!(rows[rows_before].entry.openid, other.openid);
+    assert_eq!(app.stats().codes_consumed, 0, "WeChat left the code alone");
+
+    // The owner, with the same code: WeChat is called and answers.
+    wrong["openid"] = json!(owner.openid);
+    let (s, b, _) = app.verify(&wrong).await;
+    assert_eq!((s, b["outcome"].as_str()), (200, Some("match")), "{b}");
+    assert_eq!((app.checks(), app.stats().codes_consumed), (2, 1));
+    // Spent now: the replay guard holds again.
+    let (s, b, _) = app.verify(&wrong).await;
+    assert_eq!((s, error_code(&b)), (409, "code_already_used"), "{b}");
+    assert_eq!(app.checks(), 2);
 }

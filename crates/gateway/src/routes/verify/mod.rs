@@ -6,12 +6,13 @@
 //! - [`request`]: parse the body, validate every field -> [`request::ValidRequest`];
 //! - [`idempotency`]: start the `Idempotency-Key`, or replay its first answer;
 //! - [`policy`]: guardian consent and the replay guard, the circuit breaker, the rate limits, an access token;
-//! - [`upstream`]: reserve the code, the one WeChat call, release the code if the call provably never left;
+//! - [`upstream`]: reserve the code, the one WeChat call, release the code if WeChat provably did not use it;
 //! - [`record`]: the audit row, the identity binding and the idempotent answer, in one transaction;
 //! - [`answer`]: the result as status + body, for the caller and for the idempotent copy.
 //!
 //! Nothing before `upstream::reserve` reaches WeChat or spends the code; from there on the code counts as
-//! spent, unless the call provably never left (the connection failed before sending), when it is released.
+//! spent, unless WeChat provably did not use it (the connection failed before sending, or 80113: the code is not
+//! this openid's), when it is released.
 //! `request`, `idempotency`, `policy::rate_limits`, `record::append` and `answer` take no WeChat types: another
 //! check that takes a name and ID number can run through them.
 
@@ -205,9 +206,9 @@ async fn attempt(st: &AppState, req: &ValidRequest, started: Instant) -> Ended<V
     };
     let mut entry = entry;
     let outcome = upstream::call(st, req, permit, &mut entry).await;
-    let never_sent = upstream::never_sent(&outcome);
+    let releases_code = upstream::releases_code(&outcome);
     let ended = record::verification(st, req, entry, outcome, started).await;
-    if never_sent {
+    if releases_code {
         upstream::release(st, &req.appid, &code_hash).await;
     }
     ended

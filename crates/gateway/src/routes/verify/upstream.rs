@@ -1,9 +1,12 @@
-//! The upstream step: reserve the user's one-time code, make the one WeChat call, and give the code back when the
-//! call provably never left.
+//! The upstream step: reserve the user's one-time code, make the one WeChat call, and give the code back when
+//! WeChat provably did not use it.
 //!
 //! From [`reserve`] on the code counts as spent: a timeout, a dropped connection or an unreadable answer may have
-//! reached WeChat, and a resend could burn the code and turn the real answer into 80113. Only
-//! [`wechat::Error::NotSent`] (the connection failed before anything was sent) releases it ([`release`]).
+//! reached WeChat, and a resend could burn the code and turn the real answer into 80113. Two results release it
+//! ([`releases_code`], [`release`]): [`wechat::Error::NotSent`] (the connection failed before anything was sent),
+//! and WeChat's 80113 (the code is not this user's, or no longer valid: by our documented assumption, the
+//! sandbox's behaviour, a code sent with another user's openid stays valid for its owner, who must not then be
+//! refused as a replay).
 
 use super::Refusal;
 use super::request::ValidRequest;
@@ -68,16 +71,23 @@ pub(crate) async fn call(
     }
 }
 
-/// Whether the call provably never left, so that the code may be released.
+/// Whether the call provably never left (the connection failed before anything was sent).
 pub(crate) fn never_sent(result: &Result<CheckOutcome, ApiError>) -> bool {
     matches!(result, Err(ApiError::UpstreamNotReached))
 }
 
-/// Give an unsent code back, so that the user's retry is not refused as a replay. The audit row stays (the
-/// attempt happened); the answer says the code is unused.
+/// Whether WeChat provably did not use the code, so that its reservation is released: the call never left, or
+/// WeChat answered 80113 (the code is not this openid's: its owner may still use it; an expired or used code
+/// gets 80113 again, at the cost of one call).
+pub(crate) fn releases_code(result: &Result<CheckOutcome, ApiError>) -> bool {
+    never_sent(result) || matches!(result, Err(ApiError::InvalidCode))
+}
+
+/// Give a code WeChat did not use back, so that a retry with it (the user's, or the code's owner's) is not
+/// refused as a replay. The audit row stays (the attempt happened).
 pub(crate) async fn release(st: &AppState, appid: &str, code_hash: &[u8]) {
     if let Err(e) = st.store.release_code(code_hash).await {
-        tracing::error!(error = %e, appid = %appid, "could not release an unsent code; it stays reserved");
+        tracing::error!(error = %e, appid = %appid, "could not release an unused code; it stays reserved");
     }
 }
 
