@@ -88,7 +88,7 @@ pub(super) async fn connection(
             Some(head) => {
                 let length = head.length;
                 let admitted = tokio::select! {
-                    pre = Box::pin(admit(*head, &shared, ip)) => pre,
+                    pre = Box::pin(admit(head, &shared, ip)) => pre,
                     _ = stop.changed() => return,
                 };
                 (Some(admitted), length)
@@ -125,13 +125,16 @@ pub(super) async fn connection(
 }
 
 /// The gate's verdict on a complete head, and a permit of the budget it names.
-async fn admit(head: head::Head, shared: &Shared, ip: IpAddr) -> Pre {
+async fn admit(head: Box<head::Head>, shared: &Shared, ip: IpAddr) -> Pre {
     let admit = shared.gate.admit(&head.parts).await;
-    let permit = shared.budgets.acquire(admit.is_keyed(), ip).await;
     let body = match &admit {
         Admit::Keyed(_) => BodyHint::Unknown,
         Admit::Open | Admit::Refused => head.body,
     };
+    // The parsed head (every header, owned) is not kept while the connection waits for a permit: in a burst,
+    // thousands wait.
+    drop(head);
+    let permit = shared.budgets.acquire(admit.is_keyed(), ip).await;
     Pre {
         admit,
         permit,
