@@ -23,8 +23,9 @@
 //! still be draining it) and every answer is flushed. An answer given before its request body was read to the end
 //! (a body too large to drain, a stalled upload, a refused request whose body had not arrived) says `Connection:
 //! close`, so hyper closes that connection after it as HTTP requires, instead of it being taken back mid-body.
-//! A round on the open budget, whose handlers never wait on WeChat, must end within `limits.header_timeout_ms`
-//! (a client that pipelines requests and reads no answer cannot keep an open permit).
+//! A round on the open budget, whose handlers never wait on WeChat, must end within `limits.header_timeout_ms`:
+//! a client that reads no answer cannot keep hyper's buffers. (Permits, in both loops, go with the answer's body,
+//! which hyper drops once it has taken all of it.)
 //!
 //! A verification is never cut short because its client went away: half-closed connections are allowed, and
 //! the pipeline runs in a task of its own (`routes::verify`).

@@ -10,8 +10,9 @@
 //! - hyper may read a little of the next request ahead while answering one (it is admitted on its own);
 //! - a refused or unkeyed request's body is read if it comes within 100 ms (not known in advance as the lean loop
 //!   knows it from the peeked bytes); otherwise it is answered without it and the connection closed;
-//! - an open-budget request whose client does not read its answer holds its open permit until the connection
-//!   ends (the lean loop ends such a round after `limits.header_timeout_ms`).
+//! - a connection whose client does not read its answers keeps hyper's buffers for as long as hyper's write is
+//!   stuck (the lean loop ends an unkeyed round after `limits.header_timeout_ms`). The permit itself goes, in both
+//!   loops, once hyper has taken the whole answer into its buffer.
 
 use super::admission::Handler;
 use super::{MAX_HEAD_BYTES, Shared};
