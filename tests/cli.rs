@@ -23,6 +23,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/config.rs"]
 mod config;
 #[path = "cli/store.rs"]
@@ -111,6 +113,13 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     )
 }
 
+/// The audit keys of the master key `write_config` made in `dir`.
+fn keys_of(dir: &Path) -> store::chain::AuditKeys {
+    let hex_key = std::fs::read_to_string(dir.join("master.key")).unwrap();
+    let master: [u8; 32] = hex::decode(hex_key.trim()).unwrap().try_into().unwrap();
+    gateway::pii::Pii::from_master(&master, 1).audit_keys()
+}
+
 fn write_config_text(dir: &Path, extra: &str) -> std::path::PathBuf {
     let cfg = dir.join("wxrealname.toml");
     std::fs::write(
@@ -143,11 +152,10 @@ fn start_serve(cfg: &Path) -> (std::process::Child, String, String) {
     let stderr = child.stderr.take().unwrap();
     // Read stderr on a thread, so a gateway that never says where it listens fails the test instead of hanging it.
     let (tx, rx) = std::sync::mpsc::channel();
+    // It keeps reading after we stop listening, so the gateway never writes to a closed pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let mut seen = String::new();
@@ -270,7 +278,7 @@ async fn audit_verify_export_purge_and_tamper_detection() {
     let db = dir.path().join("data/wxrealname.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     {
-        let s = store::open(&format!("sqlite://{}", db.display()))
+        let s = store::open(&format!("sqlite://{}", db.display()), keys_of(dir.path()))
             .await
             .unwrap();
         for i in 1..=5 {

@@ -47,6 +47,11 @@ fn seed() -> u64 {
     }
 }
 
+/// The audit keys of the configuration's master key (`cd` x 32).
+fn keys() -> store::chain::AuditKeys {
+    gateway::pii::Pii::from_master(&[0xcd; 32], 1).audit_keys()
+}
+
 fn write_config(dir: &Path, upstream: &str, database_url: Option<&str>) -> PathBuf {
     let path = dir.join("gateway.toml");
     let mut f = std::fs::File::create(&path).unwrap();
@@ -193,7 +198,9 @@ async fn crash_rounds(label: &str, database_url: Option<String>) {
             dir.path().join("data/wxrealname.db").display()
         )
     });
-    let store = store::open(&url).await.expect("the store opens cleanly");
+    let store = store::open(&url, keys())
+        .await
+        .expect("the store opens cleanly");
     let acked = seen.acked.lock().unwrap().clone();
     let mut missing = Vec::new();
     for (id, outcome) in &acked {
@@ -209,7 +216,7 @@ async fn crash_rounds(label: &str, database_url: Option<String>) {
         acked.len(),
         &missing[..missing.len().min(5)]
     );
-    let report = store::chain::verify_store(store.as_ref())
+    let report = store::chain::verify_store(store.as_ref(), &keys(), &[])
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{label}: the audit chain does not verify: {e:?}"));

@@ -235,8 +235,9 @@ secret = "{SECRET}"
 
     // One chain, one row per request.
     drop(instances);
-    let s = store::open(&db_url).await.unwrap();
-    let report = store::chain::verify_store(s.as_ref())
+    let keys = gateway::pii::Pii::from_master(&[0xab; 32], 1).audit_keys();
+    let s = store::open(&db_url, keys.clone()).await.unwrap();
+    let report = store::chain::verify_store(s.as_ref(), &keys, &[])
         .await
         .unwrap()
         .unwrap();

@@ -6,10 +6,23 @@ use store::OpenMode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Check the hash chain; name the first bad row. Exit 1 when it is broken.
+    /// Check the hash chain, its signed head and checkpoint, and the anchor file; name the first failure. Exit 1
+    /// when anything fails.
     Verify {
         #[command(flatten)]
         config: ConfigArg,
+        /// The anchor to hold the database against [default: audit.anchor_file]; a copy from another host works.
+        #[arg(long)]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Append the current signed chain head to an anchor file (the gateway does this by itself to
+    /// audit.anchor_file; this takes one by hand, e.g. before a backup).
+    Anchor {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The anchor file to append to (created 0600); not inside data_dir.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Write audit rows (masked values and blind indexes only) to standard output.
     Export {
@@ -117,16 +130,39 @@ fn csv_row(r: &store::AuditRecord) -> String {
 pub async fn run(cmd: Command) -> anyhow::Result<u8> {
     let now = gateway::state::to_ms(std::time::SystemTime::now());
     match cmd {
-        Command::Verify { config } => {
-            let store = super::keys::open(&config.load_for_store()?, OpenMode::ReadOnly).await?;
-            match store::chain::verify_store(store.as_ref()).await? {
+        Command::Verify { config, anchor } => {
+            let cfg = config.load_for_store()?;
+            let (store, keys) = super::keys::open_with_keys(&cfg, OpenMode::ReadOnly).await?;
+            let anchor_path = anchor.or_else(|| cfg.audit.anchor_file.clone());
+            let entries = match &anchor_path {
+                Some(p) => store::anchor::read(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read the anchor {}: {e}", p.display()))?,
+                None => None,
+            };
+            if entries.is_none() {
+                eprintln!(
+                    "note: no anchor file{}: the database was checked on its own (an older copy of it put back whole would not show)",
+                    anchor_path
+                        .map(|p| format!(" at {}", p.display()))
+                        .unwrap_or_default()
+                );
+            }
+            let entries = entries.unwrap_or_default();
+            match store::chain::verify_store(store.as_ref(), &keys, &entries).await? {
                 Ok(r) => {
                     let from = if r.from_checkpoint {
                         " (from the purge checkpoint)"
                     } else {
                         ""
                     };
-                    println!("audit chain ok: {} rows verified{from}", r.rows);
+                    let anchored = match r.anchored_seq {
+                        Some(seq) => format!(
+                            ", agreeing with the anchor ({} entries, newest at row {seq})",
+                            r.anchor_entries
+                        ),
+                        None => String::new(),
+                    };
+                    println!("audit chain ok: {} rows verified{from}{anchored}", r.rows);
                     Ok(EXIT_OK)
                 }
                 Err(e) => {
@@ -174,6 +210,31 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 }
             }
             out.flush()?;
+            Ok(EXIT_OK)
+        }
+        Command::Anchor { config, out } => {
+            let cfg = config.load_for_store()?;
+            if gateway::pii::is_inside(&out, &cfg.data_dir) {
+                eprintln!(
+                    "error: {} is inside data_dir: keep the anchor apart from the database",
+                    out.display()
+                );
+                return Ok(EXIT_USAGE);
+            }
+            let (store, keys) = super::keys::open_with_keys(&cfg, OpenMode::ReadOnly).await?;
+            let Some(head) = store.chain_state().await?.head else {
+                println!("audit chain BROKEN: the chain head is missing; nothing anchored");
+                return Ok(EXIT_FAILURE);
+            };
+            if let Err(e) = store::anchor::append(&out, &keys, &head) {
+                println!("audit chain BROKEN: {e}");
+                return Ok(EXIT_FAILURE);
+            }
+            println!(
+                "anchored the chain head at row {} to {}",
+                head.seq,
+                out.display()
+            );
             Ok(EXIT_OK)
         }
         Command::Purge { config, older_than } => {

@@ -57,6 +57,10 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
             key: Some(master_key),
             ..Config::default().blind_index
         },
+        audit: gateway::config::Audit {
+            anchor_file: Some(demo_anchor(&a.data_dir)),
+            ..Config::default().audit
+        },
         apps: vec![gateway::config::App {
             appid: sandbox::demo::APPID.into(),
             secret: Some(sandbox::demo::SECRET.to_owned().into()),
@@ -114,6 +118,11 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
 /// refuses this layout (a copy of the data directory would carry the key).
 pub const DEMO_KEY_FILE: &str = "demo-master.key";
 
+/// The demo's anchor: beside its data directory, never in it (`./data/demo` -> `./data/demo.anchor`).
+pub fn demo_anchor(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.with_extension("anchor")
+}
+
 /// The demo's key, created on its first run.
 fn demo_key(data_dir: &std::path::Path) -> anyhow::Result<secrecy::SecretString> {
     let path = data_dir.join(DEMO_KEY_FILE);
@@ -140,6 +149,9 @@ pub fn lend_key(cfg: &mut Config) -> anyhow::Result<()> {
             path.display()
         );
         cfg.blind_index.key = Some(std::fs::read_to_string(&path)?.trim().to_owned().into());
+        if !cfg.audit.anchor_file.as_ref().is_some_and(|p| p.exists()) {
+            cfg.audit.anchor_file = Some(demo_anchor(&cfg.data_dir));
+        }
     }
     Ok(())
 }

@@ -48,6 +48,16 @@ pub enum Command {
 /// that changes a store needs an existing one, and a command that only reads opens it read-only, so a wrong
 /// `data_dir` or `database_url` fails (exit 1) instead of reporting on a new, empty store.
 pub async fn open(cfg: &gateway::Config, mode: OpenMode) -> anyhow::Result<Arc<dyn store::Store>> {
+    Ok(open_with_keys(cfg, mode).await?.0)
+}
+
+/// [`open`], and the master key's audit keys it was opened with (every command that opens the store needs the
+/// master key: the store signs its chain's ends, and `audit verify` checks them).
+pub async fn open_with_keys(
+    cfg: &gateway::Config,
+    mode: OpenMode,
+) -> anyhow::Result<(Arc<dyn store::Store>, store::chain::AuditKeys)> {
+    let keys = gateway::pii::Pii::load(&cfg.blind_index, &cfg.data_dir)?.audit_keys();
     if mode == OpenMode::Create {
         store::files::private_dir(&cfg.data_dir)
             .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
@@ -55,10 +65,11 @@ pub async fn open(cfg: &gateway::Config, mode: OpenMode) -> anyhow::Result<Arc<d
     match store::open_with(
         secrecy::ExposeSecret::expose_secret(&cfg.database_url()),
         mode,
+        keys.clone(),
     )
     .await
     {
-        Ok(s) => Ok(s),
+        Ok(s) => Ok((s, keys)),
         Err(e @ store::Error::NotFound(_)) => Err(anyhow::anyhow!(
             "{e}: check data_dir or database_url (WXRN_DATA_DIR, WXRN_DATABASE_URL, --config); \
              `wxrealname serve` and `wxrealname keys create` create a store, this command does not"

@@ -82,8 +82,16 @@ fn upper_case_variables_set_keys_as_documented() {
 async fn wxrn_data_dir_points_the_commands_at_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("data/demo/wxrealname.db");
+    // A demo's data directory: its demo key beside the data, which the CLI borrows (issue 12 §3).
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("data/demo/demo-master.key"),
+        "ab".repeat(32),
+    )
+    .unwrap();
     {
-        let s = store::open(&format!("sqlite://{}", db.display()))
+        let keys = gateway::pii::Pii::from_master(&[0xab; 32], 1).audit_keys();
+        let s = store::open(&format!("sqlite://{}", db.display()), keys)
             .await
             .unwrap();
         for i in 1..=3 {
@@ -143,7 +151,7 @@ async fn wxrn_database_url_selects_postgres() {
     let list: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(list[0]["name"], "pg");
     assert!(!dir.path().join("data/wxrealname.db").exists());
-    let s = store::open(&url).await.unwrap();
+    let s = store::open(&url, super::keys_of(dir.path())).await.unwrap();
     assert_eq!(s.api_keys().await.unwrap().len(), 1);
 }
 

@@ -166,7 +166,12 @@ async fn read_only_commands_refuse_a_postgres_schema_without_tables() {
     }
     // Nothing was created in the empty schema: a read-only open still finds no tables.
     assert!(matches!(
-        store::open_with(&url, store::OpenMode::ReadOnly).await,
+        store::open_with(
+            &url,
+            store::OpenMode::ReadOnly,
+            store::chain::AuditKeys::new([0; 32])
+        )
+        .await,
         Err(store::Error::NotFound(_))
     ));
 }

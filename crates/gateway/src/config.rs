@@ -61,6 +61,7 @@ pub struct Config {
     pub limits: Limits,
     pub policy: Policy,
     pub blind_index: BlindIndex,
+    pub audit: Audit,
     pub retention: Retention,
     pub apps: Vec<App>,
     /// Paid name + ID-number check providers (Tencent Cloud FaceID, Aliyun Cloudauth), for organisations
@@ -181,6 +182,19 @@ pub struct PreviousKey {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// Where signed audit-chain heads are appended, apart from the database (see SECURITY.md). Default:
+    /// `wxrealname.anchor` in the config file's directory (the working directory without a file); never inside
+    /// `data_dir`. Unset in a `Config` built in code: no anchor.
+    pub anchor_file: Option<PathBuf>,
+    /// Anchor the head once the chain has grown by this many rows since the last entry...
+    pub anchor_every_rows: u64,
+    /// ... or this many seconds have passed and it has grown at all. Also at start and at shutdown.
+    pub anchor_every_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Retention {
     /// How long a code stays in the replay guard, in days (WeChat's codes live minutes; we keep them longer).
     pub used_codes_days: u32,
@@ -252,6 +266,11 @@ impl Default for Config {
                 key_file: None,
                 key_version: 1,
                 previous: Vec::new(),
+            },
+            audit: Audit {
+                anchor_file: None,
+                anchor_every_rows: 1000,
+                anchor_every_secs: 60,
             },
             retention: Retention {
                 used_codes_days: 30,
@@ -330,6 +349,9 @@ impl Config {
         }
         if let Some(p) = &mut self.blind_index.key_file {
             out.push(("blind_index.key_file", p));
+        }
+        if let Some(p) = &mut self.audit.anchor_file {
+            out.push(("audit.anchor_file", p));
         }
         for prev in &mut self.blind_index.previous {
             if let Some(p) = &mut prev.key_file {

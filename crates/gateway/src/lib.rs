@@ -18,6 +18,7 @@
 //! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.
 //! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.
 
+pub mod anchoring;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -25,14 +25,19 @@ type Key = Zeroizing<[u8; 32]>;
 
 const INFO_INDEX: &[u8] = b"wxrealname/blind-index/v1";
 const INFO_FINGERPRINT: &[u8] = b"wxrealname/request-fingerprint/v1";
+const INFO_AUDIT_HEAD: &[u8] = b"wxrealname/audit-head/v1";
 
 /// The derived keys. `Debug` shows the versions only.
 pub struct Pii {
     index: Key,
     fingerprint: Key,
+    /// Signs the audit chain's head and checkpoints (see `store::chain`).
+    audit_head: Key,
     pub key_version: i32,
     /// Index keys of earlier versions, for matching rows written before a rotation.
     previous: BTreeMap<i32, Key>,
+    /// Audit-head keys of earlier versions: signatures made before a rotation still verify.
+    previous_audit_head: Vec<Key>,
 }
 
 impl fmt::Debug for Pii {
@@ -59,14 +64,28 @@ impl Pii {
         Self {
             index: derive(master, INFO_INDEX),
             fingerprint: derive(master, INFO_FINGERPRINT),
+            audit_head: derive(master, INFO_AUDIT_HEAD),
             key_version,
             previous: BTreeMap::new(),
+            previous_audit_head: Vec::new(),
         }
+    }
+
+    /// The keys that sign and check the audit chain's head and checkpoints: the current master key's, and the
+    /// earlier versions' for signatures made before a rotation.
+    pub fn audit_keys(&self) -> store::chain::AuditKeys {
+        self.previous_audit_head
+            .iter()
+            .fold(store::chain::AuditKeys::new(*self.audit_head), |keys, k| {
+                keys.with_previous(**k)
+            })
     }
 
     /// Keep an earlier version's master key, for matching old rows.
     pub fn with_previous(mut self, version: i32, master: &[u8; 32]) -> Self {
         self.previous.insert(version, derive(master, INFO_INDEX));
+        self.previous_audit_head
+            .push(derive(master, INFO_AUDIT_HEAD));
         self
     }
 

@@ -112,6 +112,10 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let pruning = tokio::spawn(crate::maintenance::run(self.state.clone()));
+        let anchor = self.state.cfg.audit.anchor_file.clone();
+        let anchoring = anchor
+            .clone()
+            .map(|path| tokio::spawn(crate::anchoring::run(self.state.clone(), path)));
         let limits = &self.state.cfg.limits;
         let cfg = ServeConfig {
             header_timeout: Duration::from_millis(limits.header_timeout_ms),
@@ -120,9 +124,24 @@ impl Application {
             connection_loop: limits.connection_loop,
         };
         let gate = Arc::new(Doorman(self.state.clone()));
+        let state = self.state.clone();
         let app = router(self.state);
         let served = serve(self.listener, app, gate, cfg, signal).await;
         pruning.abort();
+        if let Some(task) = anchoring {
+            task.abort();
+        }
+        // The last word: the head as this process leaves it.
+        if let Some(path) = anchor {
+            match crate::anchoring::anchor_now(&state, &path).await {
+                Ok(seq) => {
+                    tracing::info!(seq, path = %path.display(), "anchored the audit chain head")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "cannot write the audit anchor at shutdown")
+                }
+            }
+        }
         served
     }
 }
@@ -132,9 +151,20 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
     store::files::private_dir(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     let pii = Pii::load(&cfg.blind_index, &cfg.data_dir)?;
-    let store = store::open(secrecy::ExposeSecret::expose_secret(&cfg.database_url()))
-        .await
-        .context("cannot open the database")?;
+    if let Some(anchor) = &cfg.audit.anchor_file
+        && crate::pii::is_inside(anchor, &cfg.data_dir)
+    {
+        anyhow::bail!(
+            "audit.anchor_file {} is inside data_dir: the anchor must be kept apart from the database it vouches for",
+            anchor.display()
+        );
+    }
+    let store = store::open(
+        secrecy::ExposeSecret::expose_secret(&cfg.database_url()),
+        pii.audit_keys(),
+    )
+    .await
+    .context("cannot open the database")?;
     let client = Client::new(ClientConfig {
         base_url: cfg.upstream_base_url.clone(),
         timeout: Duration::from_millis(cfg.upstream_timeout_ms),

@@ -18,9 +18,12 @@ async fn main() {
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let dir = tempfile::tempdir_in(".").expect("a temporary directory here");
     let store = Arc::new(
-        store::sqlite::SqliteStore::open(&dir.path().join("latency.db"))
-            .await
-            .expect("open the store"),
+        store::sqlite::SqliteStore::open(
+            &dir.path().join("latency.db"),
+            store::chain::AuditKeys::new([1; 32]),
+        )
+        .await
+        .expect("open the store"),
     );
     let total = rate * secs;
     let start = Instant::now();

@@ -3,9 +3,116 @@
 //! `hash = SHA-256(prev_hash || canonical(row))`, the first row's `prev_hash` being 32 zero bytes (or, after a
 //! purge, the checkpoint's hash). `canonical` writes every field in a fixed order, each with a tag and a length,
 //! so no two different rows share bytes. Changing it breaks every existing chain: version it instead.
+//!
+//! The hashes alone only show an edit to someone who trusts the last hash: whoever holds the database can
+//! recompute the whole chain. So the chain's two ends are signed with a key that is not in the database
+//! ([`AuditKeys`]: HMAC-SHA256, derived from the master key): the head (the last row's position and hash,
+//! rewritten with every append) and the purge checkpoint. A recomputed, cut or extended chain no longer meets
+//! its signed head, and a forged head or checkpoint does not verify. What the database alone cannot show (a
+//! whole older copy put back, head included) the anchor file shows ([`crate::anchor`]).
 
 use crate::model::{AuditRecord, ChainLink, NewAuditEntry};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The chain a signature is for. One chain per store today; the name is signed so that a later store with
+/// several chains (one per instance) cannot have one chain's head passed off as another's.
+pub const MAIN_CHAIN: &str = "main";
+
+/// What a signature says about a link: "the chain ends here" or "the chain was purged up to here". Signed, so
+/// that one cannot be passed off as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Head,
+    Checkpoint,
+}
+
+/// The keys that sign and check chain heads and checkpoints: HMAC-SHA256 with a key derived from the master key
+/// (the gateway derives it with HKDF, `wxrealname/audit-head/v1`). Signatures are made with the current key;
+/// keys of earlier master-key versions still check old ones. `Debug` shows nothing of them.
+#[derive(Clone)]
+pub struct AuditKeys {
+    current: Zeroizing<[u8; 32]>,
+    previous: Vec<Zeroizing<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys")
+            .field("previous", &self.previous.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKeys {
+    pub fn new(current: [u8; 32]) -> Self {
+        Self {
+            current: Zeroizing::new(current),
+            previous: Vec::new(),
+        }
+    }
+
+    /// Also accept signatures made with an earlier key (after a master-key rotation).
+    pub fn with_previous(mut self, key: [u8; 32]) -> Self {
+        self.previous.push(Zeroizing::new(key));
+        self
+    }
+
+    fn mac(key: &[u8; 32], kind: LinkKind, chain: &str, link: &ChainLink) -> Hmac<Sha256> {
+        let mut m = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
+        m.update(b"wxrealname/audit-head/v1\0");
+        m.update(match kind {
+            LinkKind::Head => b"H",
+            LinkKind::Checkpoint => b"C",
+        });
+        m.update(&(chain.len() as u64).to_be_bytes());
+        m.update(chain.as_bytes());
+        m.update(&link.seq.to_be_bytes());
+        m.update(&(link.hash.len() as u64).to_be_bytes());
+        m.update(&link.hash);
+        m.update(&link.at_ms.to_be_bytes());
+        m
+    }
+
+    /// The signature of `link` (its `mac` is ignored) under the current key.
+    pub fn sign(&self, kind: LinkKind, link: &ChainLink) -> Vec<u8> {
+        Self::mac(&self.current, kind, MAIN_CHAIN, link)
+            .finalize()
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// `link` with its signature set.
+    pub fn signed(&self, kind: LinkKind, mut link: ChainLink) -> ChainLink {
+        link.mac = Some(self.sign(kind, &link));
+        link
+    }
+
+    /// Which key signed `link`: `Some(true)` the current one, `Some(false)` an earlier one, `None` none of them
+    /// (unsigned, forged, or for another chain). Compared in constant time.
+    pub fn signer(&self, kind: LinkKind, link: &ChainLink) -> Option<bool> {
+        let mac = link.mac.as_deref()?;
+        if Self::mac(&self.current, kind, MAIN_CHAIN, link)
+            .verify_slice(mac)
+            .is_ok()
+        {
+            return Some(true);
+        }
+        self.previous
+            .iter()
+            .any(|k| {
+                Self::mac(k, kind, MAIN_CHAIN, link)
+                    .verify_slice(mac)
+                    .is_ok()
+            })
+            .then_some(false)
+    }
+
+    pub fn verifies(&self, kind: LinkKind, link: &ChainLink) -> bool {
+        self.signer(kind, link).is_some()
+    }
+}
 
 pub const GENESIS: [u8; 32] = [0; 32];
 const VERSION: &[u8] = b"wxrealname/audit/v1";
@@ -71,14 +178,61 @@ pub enum ChainError {
         "the chain head says {head_seq}, but the last row is {last_seq} (rows at the end were removed)"
     )]
     Truncated { head_seq: i64, last_seq: i64 },
+    #[error(
+        "row {seq}: the last row does not match the signed chain head (the chain was recomputed after an edit)"
+    )]
+    HeadMismatch { seq: i64 },
+    #[error(
+        "the chain head is missing: it exists from the store's first start, so it (and maybe rows with it) was deleted"
+    )]
+    MissingHead,
+    #[error(
+        "the chain head (row {seq}) is not signed: it was written without the audit key, or its signature was removed"
+    )]
+    UnsignedHead { seq: i64 },
+    #[error(
+        "the chain head (row {seq}) is not signed by this key: it was forged or rewritten (or the master key is not the one that wrote it)"
+    )]
+    ForgedHead { seq: i64 },
+    #[error(
+        "the purge checkpoint (row {seq}) is not signed: it was written without the audit key, or its signature was removed"
+    )]
+    UnsignedCheckpoint { seq: i64 },
+    #[error(
+        "the purge checkpoint (row {seq}) is not signed by this key: rows before it were removed behind a forged checkpoint"
+    )]
+    ForgedCheckpoint { seq: i64 },
+    #[error(
+        "row {seq} lies beyond the signed chain head (row {head_seq}): it was added without the audit key"
+    )]
+    BeyondHead { seq: i64, head_seq: i64 },
+    #[error(
+        "the anchor recorded row {anchor_seq}, but the database ends at row {head_seq}: rows were cut from the end, or an older copy of the database was put back"
+    )]
+    BehindAnchor { anchor_seq: i64, head_seq: i64 },
+    #[error("row {seq} differs from the anchor's record of it: the chain was rewritten")]
+    AnchorMismatch { seq: i64 },
+    #[error("anchor entry {line}: not signed by this key (forged, or written for another store)")]
+    BadAnchor { line: usize },
 }
 
 impl ChainError {
-    /// The first row that fails.
+    /// The first row that fails (for errors about the whole chain, the head's position or the row after it).
     pub fn seq(&self) -> i64 {
         match self {
-            Self::BrokenLink { seq } | Self::BadHash { seq } | Self::Gap { seq, .. } => *seq,
+            Self::BrokenLink { seq }
+            | Self::BadHash { seq }
+            | Self::Gap { seq, .. }
+            | Self::HeadMismatch { seq }
+            | Self::UnsignedHead { seq }
+            | Self::ForgedHead { seq }
+            | Self::UnsignedCheckpoint { seq }
+            | Self::ForgedCheckpoint { seq }
+            | Self::BeyondHead { seq, .. }
+            | Self::AnchorMismatch { seq } => *seq,
             Self::Truncated { last_seq, .. } => *last_seq + 1,
+            Self::BehindAnchor { head_seq, .. } => *head_seq + 1,
+            Self::MissingHead | Self::BadAnchor { .. } => 0,
         }
     }
 }
@@ -129,16 +283,25 @@ impl Verifier {
         Ok(())
     }
 
-    /// Compare the last row seen with the chain head, which catches rows cut from the end.
-    pub fn finish(&self, head: Option<&ChainLink>) -> Result<(), ChainError> {
-        let last_seq = self.next_seq.map(|n| n - 1).unwrap_or(0);
-        match head {
-            Some(h) if h.seq != last_seq || h.hash != self.prev => Err(ChainError::Truncated {
-                head_seq: h.seq,
+    /// The position of the last row seen (or of the checkpoint, or 0).
+    pub fn last_seq(&self) -> i64 {
+        self.next_seq.map(|n| n - 1).unwrap_or(0)
+    }
+
+    /// Compare the last row seen with the (signed) chain head, which catches rows cut from the end and a chain
+    /// recomputed after an edit.
+    pub fn finish(&self, head: &ChainLink) -> Result<(), ChainError> {
+        let last_seq = self.last_seq();
+        if head.seq != last_seq {
+            return Err(ChainError::Truncated {
+                head_seq: head.seq,
                 last_seq,
-            }),
-            _ => Ok(()),
+            });
         }
+        if head.hash != self.prev {
+            return Err(ChainError::HeadMismatch { seq: last_seq });
+        }
+        Ok(())
     }
 }
 
@@ -149,48 +312,168 @@ pub struct VerifyReport {
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
     pub from_checkpoint: bool,
+    /// Anchor entries checked against the chain (entries for rows purged since are counted but not compared).
+    pub anchor_entries: usize,
+    /// The newest position the anchor vouches for.
+    pub anchored_seq: Option<i64>,
 }
 
-/// Walk every stored row from the genesis or the purge checkpoint up to the head as it was when the walk
-/// started. `Ok(Err(_))` names the first bad row.
+/// The signed head as it is now; an unsigned or forged one is an error.
+async fn signed_head(
+    store: &dyn crate::Store,
+    keys: &AuditKeys,
+) -> crate::Result<Result<(ChainLink, Option<ChainLink>), ChainError>> {
+    let state = store.chain_state().await?;
+    let Some(head) = state.head else {
+        return Ok(Err(ChainError::MissingHead));
+    };
+    if head.mac.is_none() {
+        return Ok(Err(ChainError::UnsignedHead { seq: head.seq }));
+    }
+    if !keys.verifies(LinkKind::Head, &head) {
+        return Ok(Err(ChainError::ForgedHead { seq: head.seq }));
+    }
+    if let Some(cp) = &state.checkpoint {
+        if cp.mac.is_none() {
+            return Ok(Err(ChainError::UnsignedCheckpoint { seq: cp.seq }));
+        }
+        if !keys.verifies(LinkKind::Checkpoint, cp) {
+            return Ok(Err(ChainError::ForgedCheckpoint { seq: cp.seq }));
+        }
+    }
+    Ok(Ok((head, state.checkpoint)))
+}
+
+/// Walk every stored row from the genesis or the purge checkpoint up to the signed head, and hold the result
+/// against the anchor's entries (read before this call: see [`crate::anchor::read`]). `Ok(Err(_))` names the
+/// first failure.
 ///
-/// Rows appended during the walk (other requests, other gateway processes) are left for the next one: checking
-/// them against the older head would report the chain as truncated.
+/// Every row must lie at or before a signed head. A row found beyond the head read at the start may have been
+/// appended during the walk (by this or another gateway process, which commits the row and its head together):
+/// the head is read again, and only a row beyond that one too is an error.
 pub async fn verify_store(
     store: &dyn crate::Store,
+    keys: &AuditKeys,
+    anchor: &[crate::anchor::AnchorEntry],
 ) -> crate::Result<Result<VerifyReport, ChainError>> {
     const PAGE: i64 = 2000;
-    let state = store.chain_state().await?;
-    let end = state.head.as_ref().map(|h| h.seq);
-    let mut v = Verifier::new(state.checkpoint.as_ref());
-    let mut after = state.checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
+    for (i, a) in anchor.iter().enumerate() {
+        if !keys.verifies(LinkKind::Head, &a.link) || a.chain != MAIN_CHAIN {
+            return Ok(Err(ChainError::BadAnchor { line: i + 1 }));
+        }
+    }
+    // Read after the anchor: the head is then at least as far as anything the anchor holds.
+    let (mut head, checkpoint) = match signed_head(store, keys).await? {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
+    };
+    let anchored = anchor.iter().map(|a| a.link.seq).max();
+    if let Some(a) = anchored.filter(|a| *a > head.seq) {
+        return Ok(Err(ChainError::BehindAnchor {
+            anchor_seq: a,
+            head_seq: head.seq,
+        }));
+    }
+    let expect: std::collections::HashMap<i64, &[u8]> = anchor
+        .iter()
+        .map(|a| (a.link.seq, a.link.hash.as_slice()))
+        .collect();
+    if let Some(cp) = &checkpoint
+        && expect
+            .get(&cp.seq)
+            .is_some_and(|h| *h != cp.hash.as_slice())
+    {
+        return Ok(Err(ChainError::AnchorMismatch { seq: cp.seq }));
+    }
+    let mut v = Verifier::new(checkpoint.as_ref());
+    let mut after = checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
     let mut first_seq = None;
     loop {
         let page = store.audit_page(after, None, PAGE).await?;
-        let mut past_end = false;
         for r in &page {
-            if end.is_some_and(|end| r.seq > end) {
-                past_end = true;
-                break;
+            if r.seq > head.seq {
+                match signed_head(store, keys).await? {
+                    Ok((fresh, _)) if fresh.seq >= r.seq => head = fresh,
+                    Ok(_) => {
+                        return Ok(Err(ChainError::BeyondHead {
+                            seq: r.seq,
+                            head_seq: head.seq,
+                        }));
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
             }
             first_seq.get_or_insert(r.seq);
             if let Err(e) = v.push(r) {
                 return Ok(Err(e));
             }
+            if expect.get(&r.seq).is_some_and(|h| *h != r.hash.as_slice()) {
+                return Ok(Err(ChainError::AnchorMismatch { seq: r.seq }));
+            }
         }
         match page.last() {
-            Some(last) if !past_end && page.len() as i64 == PAGE => after = last.seq,
+            Some(last) if page.len() as i64 == PAGE => after = last.seq,
             _ => break,
         }
     }
-    if let Err(e) = v.finish(state.head.as_ref()) {
+    if let Err(e) = v.finish(&head) {
         return Ok(Err(e));
     }
-    let last_seq = state.head.map(|h| h.seq);
     Ok(Ok(VerifyReport {
         rows: v.rows,
         first_seq,
-        last_seq: last_seq.filter(|_| v.rows > 0),
-        from_checkpoint: state.checkpoint.is_some(),
+        last_seq: Some(head.seq).filter(|_| v.rows > 0),
+        from_checkpoint: checkpoint.is_some(),
+        anchor_entries: anchor.len(),
+        anchored_seq: anchored,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(seq: i64) -> ChainLink {
+        ChainLink {
+            seq,
+            hash: vec![seq as u8; 32],
+            at_ms: 1000 + seq,
+            mac: None,
+        }
+    }
+
+    #[test]
+    fn signatures_bind_every_field_the_kind_and_the_key() {
+        let keys = AuditKeys::new([1; 32]);
+        let signed = keys.signed(LinkKind::Head, link(5));
+        assert_eq!(keys.signer(LinkKind::Head, &signed), Some(true));
+        assert!(
+            !keys.verifies(LinkKind::Checkpoint, &signed),
+            "a head is not a checkpoint"
+        );
+        for tampered in [
+            ChainLink {
+                seq: 4,
+                ..signed.clone()
+            },
+            ChainLink {
+                hash: vec![9; 32],
+                ..signed.clone()
+            },
+            ChainLink {
+                at_ms: 0,
+                ..signed.clone()
+            },
+            ChainLink {
+                mac: None,
+                ..signed.clone()
+            },
+        ] {
+            assert!(!keys.verifies(LinkKind::Head, &tampered), "{tampered:?}");
+        }
+        assert!(!AuditKeys::new([2; 32]).verifies(LinkKind::Head, &signed));
+        let rotated = AuditKeys::new([2; 32]).with_previous([1; 32]);
+        assert_eq!(rotated.signer(LinkKind::Head, &signed), Some(false));
+        assert_eq!(format!("{rotated:?}"), "AuditKeys { previous: 1, .. }");
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`model`]: the rows, as plain structs.
-//! - [`chain`]: the audit hash chain (canonical bytes, hashing, verification), the same for every backend.
+//! - [`chain`]: the audit hash chain (canonical bytes, hashing, signed heads and checkpoints, verification),
+//!   the same for every backend; [`anchor`]: signed heads kept outside the database.
 //! - `sqlite` (feature `sqlite`, on by default): the embedded default backend, with group commit through one
 //!   writer thread.
 //! - `postgres` (feature `postgres`, on by default): the shared backend for several gateway processes; group
@@ -15,6 +16,7 @@
 //! - [`open`] / [`open_with`]: picks a backend from a database URL; [`OpenMode`] says whether a missing store
 //!   is created, and whether it may be written.
 
+pub mod anchor;
 pub mod chain;
 mod error;
 pub mod files;
@@ -78,9 +80,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<AuditRecord>>;
     /// The newest rows, newest first.
     async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>>;
+    /// The chain's signed head and purge checkpoint, read together.
     async fn chain_state(&self) -> Result<ChainState>;
-    /// Delete audit rows older than `before_ms` (from the start of the chain only) and write a checkpoint so the
-    /// rest still verifies. Also forgets replay-guard entries older than `before_ms`.
+    /// Delete audit rows older than `before_ms` (from the start of the chain only), after writing a signed
+    /// checkpoint so the rest still verifies; the only way audit rows are deleted (a trigger refuses any other
+    /// delete). Also forgets replay-guard entries older than `before_ms`.
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport>;
     /// Forget replay-guard entries used before `codes_before_ms` and finished idempotency answers created before
     /// `idempotency_before_ms` (the retention settings); returns how many of each. The audit rows stay.
@@ -104,23 +108,31 @@ pub enum OpenMode {
 
 /// Open the store a URL names, creating it if missing: `sqlite://PATH`, or `postgres://...` /
 /// `postgresql://...` (see [`postgres::PgStore::open`] for the query parameters). Migrations run before it
-/// returns.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    open_with(url, OpenMode::Create).await
+/// returns, and the chain's head and checkpoint are signed with `keys` where this release's migration found them
+/// unsigned (see `writes::seal`).
+pub async fn open(url: &str, keys: chain::AuditKeys) -> Result<Arc<dyn Store>> {
+    open_with(url, OpenMode::Create, keys).await
 }
 
-/// Open the store a URL names, as `mode` says.
-pub async fn open_with(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>> {
+/// Open the store a URL names, as `mode` says. `keys` sign the audit chain's ends (nothing is signed read-only).
+pub async fn open_with(
+    url: &str,
+    mode: OpenMode,
+    keys: chain::AuditKeys,
+) -> Result<Arc<dyn Store>> {
     #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
         return Ok(Arc::new(
-            sqlite::SqliteStore::open_with(std::path::Path::new(path), mode).await?,
+            sqlite::SqliteStore::open_with(std::path::Path::new(path), mode, keys).await?,
         ));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PgStore::open_with(url, mode).await?));
+        return Ok(Arc::new(
+            postgres::PgStore::open_with(url, mode, keys).await?,
+        ));
     }
+    drop(keys);
     {
         // Only the scheme: the rest of a URL may hold a password.
         Err(Error::Config(format!(

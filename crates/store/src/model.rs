@@ -111,14 +111,21 @@ pub struct IdentityRecord {
     pub key_version: i32,
 }
 
+/// A position in the audit chain: the chain head (the last row) or the purge checkpoint (the last purged row),
+/// with the time it was signed and its signature (see [`crate::chain::AuditKeys`]). `mac` is `None` for a link
+/// nobody signed (a store from before signed heads, or one tampered with).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainLink {
     pub seq: i64,
     pub hash: Vec<u8>,
+    pub at_ms: i64,
+    pub mac: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainState {
+    /// Always present once the gateway has opened the store (at position 0 before the first row): a missing
+    /// head means it was deleted.
     pub head: Option<ChainLink>,
     pub checkpoint: Option<ChainLink>,
 }

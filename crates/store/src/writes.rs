@@ -1,6 +1,7 @@
 //! The writes that go through a backend's writer task (group commit), how their answers reach the callers,
 //! and the idempotency rules both SQL backends apply. The SQL itself stays in each backend.
 
+use crate::chain::{AuditKeys, GENESIS, LinkKind};
 use crate::model::*;
 use crate::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
@@ -183,4 +184,115 @@ pub(crate) fn idem_next(found: IdemFound, b: &IdemBeginRequest) -> Result<IdemNe
         return Ok(IdemNext::Answer(IdemBegin::InProgress));
     }
     Ok(IdemNext::TakeOver)
+}
+
+/// The head to extend: it must exist and carry a signature by one of `keys`. A head the gateway did not sign is
+/// never extended (and so never re-signed): that would launder whatever was done to the chain before.
+pub(crate) fn check_head(head: Option<ChainLink>, keys: &AuditKeys) -> Result<ChainLink> {
+    let head = head.ok_or_else(|| {
+        Error::Corrupt(
+            "the audit chain head is missing, so the audit trail was tampered with; run `wxrealname audit verify`"
+                .into(),
+        )
+    })?;
+    if !keys.verifies(LinkKind::Head, &head) {
+        return Err(Error::Corrupt(
+            "the audit chain head is not signed by this master key, so the audit trail was tampered with (or the key is not the one that wrote it); run `wxrealname audit verify`".into(),
+        ));
+    }
+    Ok(head)
+}
+
+/// The head after a batch of appends, signed now.
+pub(crate) fn new_head(keys: &AuditKeys, seq: i64, hash: Vec<u8>) -> ChainLink {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    keys.signed(
+        LinkKind::Head,
+        ChainLink {
+            seq,
+            hash,
+            at_ms,
+            mac: None,
+        },
+    )
+}
+
+/// What opening a store writes to the chain's ends.
+#[derive(Debug, Default)]
+pub(crate) struct Seal {
+    pub head: Option<ChainLink>,
+    pub checkpoint: Option<ChainLink>,
+}
+
+/// Decide what to sign when a store is opened. `pending`: this release's migration has just added signatures
+/// and not yet signed what it found (see `audit_seal_pending`); `empty`: no audit rows.
+///
+/// - A store the migration just made or upgraded: a missing head becomes a signed genesis head (only when
+///   there are no rows and no checkpoint), an unsigned head or checkpoint is signed, with a logged note.
+/// - Otherwise nothing unsigned is ever signed: a head or checkpoint that lost its signature after the upgrade
+///   was tampered with, and `audit verify` says so.
+/// - A head or checkpoint signed with an earlier master key (after a rotation) is signed again with the current
+///   one.
+pub(crate) fn seal(
+    keys: &AuditKeys,
+    pending: bool,
+    empty: bool,
+    head: Option<&ChainLink>,
+    checkpoint: Option<&ChainLink>,
+) -> Seal {
+    let mut out = Seal::default();
+    match head {
+        None if pending && empty && checkpoint.is_none() => {
+            out.head = Some(new_head(keys, 0, GENESIS.to_vec()));
+        }
+        None => tracing::error!("the audit chain head is missing: run `wxrealname audit verify`"),
+        Some(h) => match (h.mac.is_some(), keys.signer(LinkKind::Head, h)) {
+            (false, _) if pending => {
+                tracing::info!(
+                    seq = h.seq,
+                    "signed the audit chain head this release found unsigned (first start with signed heads); from now on a head not signed with the master key fails `audit verify`"
+                );
+                out.head = Some(new_head(keys, h.seq, h.hash.clone()));
+            }
+            (_, Some(false)) => {
+                tracing::info!(
+                    seq = h.seq,
+                    "signed the audit chain head again with the current master key"
+                );
+                out.head = Some(new_head(keys, h.seq, h.hash.clone()));
+            }
+            (_, None) => tracing::error!(
+                seq = h.seq,
+                "the audit chain head is not signed by this master key: run `wxrealname audit verify`"
+            ),
+            (_, Some(true)) => {}
+        },
+    }
+    if let Some(c) = checkpoint {
+        let resign = match (c.mac.is_some(), keys.signer(LinkKind::Checkpoint, c)) {
+            (false, _) if pending => true,
+            (_, Some(false)) => true,
+            (_, None) => {
+                tracing::error!(
+                    seq = c.seq,
+                    "the audit purge checkpoint is not signed by this master key: run `wxrealname audit verify`"
+                );
+                false
+            }
+            (_, Some(true)) => false,
+        };
+        if resign {
+            tracing::info!(seq = c.seq, "signed the audit purge checkpoint");
+            out.checkpoint = Some(keys.signed(
+                LinkKind::Checkpoint,
+                ChainLink {
+                    mac: None,
+                    ..c.clone()
+                },
+            ));
+        }
+    }
+    out
 }

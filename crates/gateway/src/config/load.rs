@@ -50,6 +50,14 @@ pub(super) fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         });
     }
     resolve_paths(&mut cfg, &fig);
+    if cfg.audit.anchor_file.is_none() {
+        // Beside the configuration, which is kept apart from the data.
+        let dir = file
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""));
+        cfg.audit.anchor_file = Some(dir.join("wxrealname.anchor"));
+    }
     Ok(cfg)
 }
 

@@ -105,10 +105,11 @@ async fn postgres_down_then_back() {
         body["outcome"], "id_mismatch",
         "the same code works: it was never spent"
     );
-    let report = store::chain::verify_store(app.state.store.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let report =
+        store::chain::verify_store(app.state.store.as_ref(), &app.state.pii.audit_keys(), &[])
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(
         report.rows, 2,
         "one row per answered request, nothing from the outage"

@@ -209,10 +209,11 @@ async fn a_restart_keeps_records_identities_and_the_replay_guard() {
     assert_eq!(s, 200);
     let (s, body, _) = app.verify(&b).await;
     assert_eq!((s, error_code(&body)), (409, "code_already_used"));
-    let report = store::chain::verify_store(app.state.store.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let report =
+        store::chain::verify_store(app.state.store.as_ref(), &app.state.pii.audit_keys(), &[])
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(report.rows, 2);
 }
 
@@ -256,10 +257,11 @@ async fn every_attempt_that_reached_policy_is_one_audit_row_in_a_valid_chain() {
             .all(|r| r.entry.key_id == app.key_id && r.entry.appid == APPID)
     );
     assert!(rows[0].entry.latency_ms >= 0 && rows[0].entry.blind_pair.len() == 32);
-    let report = store::chain::verify_store(app.state.store.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let report =
+        store::chain::verify_store(app.state.store.as_ref(), &app.state.pii.audit_keys(), &[])
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(report.rows, 4);
 }
 

@@ -27,10 +27,11 @@ async fn two_hundred_concurrent_verifications_fetch_one_token() {
     }
     assert_eq!(app.token_fetches(), 1);
     assert_eq!(app.checks(), 200);
-    let report = store::chain::verify_store(app.state.store.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let report =
+        store::chain::verify_store(app.state.store.as_ref(), &app.state.pii.audit_keys(), &[])
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(report.rows, 200);
 }
 

@@ -10,6 +10,7 @@
 
 mod writer;
 
+use crate::chain::{AuditKeys, LinkKind};
 use crate::model::*;
 use crate::rows;
 use crate::writes;
@@ -34,6 +35,7 @@ pub struct PgStore {
     /// Reads, API keys and purges; the writer task takes its connections from the same pool.
     pool: PgPool,
     writer: writes::Queue,
+    keys: AuditKeys,
 }
 
 impl PgStore {
@@ -43,14 +45,16 @@ impl PgStore {
     /// To keep the tables in a schema other than `public`, pass
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
-    pub async fn open(url: &str) -> Result<Self> {
-        Self::open_with(url, OpenMode::Create).await
+    ///
+    /// `keys` sign the audit chain's head and checkpoints.
+    pub async fn open(url: &str, keys: AuditKeys) -> Result<Self> {
+        Self::open_with(url, OpenMode::Create, keys).await
     }
 
     /// [`open`](Self::open), or, in the other [`OpenMode`]s, only onto existing tables: a schema without them (or
     /// a `search_path` naming no schema) is [`Error::NotFound`]. Read-only sessions run no migration and the
     /// server refuses their writes (`default_transaction_read_only`).
-    pub async fn open_with(url: &str, mode: OpenMode) -> Result<Self> {
+    pub async fn open_with(url: &str, mode: OpenMode, keys: AuditKeys) -> Result<Self> {
         let (url, pool_size) = take_pool_size(url)?;
         let mut opts = PgConnectOptions::from_str(&url)?;
         if !url.contains("idle_in_transaction_session_timeout") {
@@ -83,14 +87,73 @@ impl PgStore {
         }
         if mode != OpenMode::ReadOnly {
             MIGRATOR.run(&pool).await?;
+            seal(&pool, &keys).await?;
         }
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(pool.clone(), rx));
+        tokio::spawn(writer::run(pool.clone(), rx, keys.clone()));
         Ok(Self {
             pool,
             writer: writes::Queue(tx),
+            keys,
         })
     }
+}
+
+type LinkRow = (i64, Vec<u8>, i64, Option<Vec<u8>>);
+
+fn link((seq, hash, at_ms, mac): LinkRow) -> ChainLink {
+    ChainLink {
+        seq,
+        hash,
+        at_ms,
+        mac,
+    }
+}
+
+/// Sign what this release's migration found unsigned, or what an earlier master key signed (see
+/// [`writes::seal`]), in one transaction with the removal of the migration's marker. With several processes
+/// starting at once, the head's row lock makes them take turns; the second finds nothing left to do.
+async fn seal(pool: &PgPool, keys: &AuditKeys) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let head: Option<LinkRow> =
+        sqlx::query_as("SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_seal_pending)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM audit)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let checkpoint: Option<LinkRow> =
+        sqlx::query_as("SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (head, checkpoint) = (head.map(link), checkpoint.map(link));
+    let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
+    if let Some(h) = &seal.head {
+        sqlx::query(
+            "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac",
+        )
+        .bind(h.seq)
+        .bind(&h.hash)
+        .bind(h.at_ms)
+        .bind(&h.mac)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(c) = &seal.checkpoint {
+        sqlx::query("UPDATE audit_checkpoint SET mac = $1 WHERE id = 1")
+            .bind(&c.mac)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM audit_seal_pending")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Split our `pool_size` parameter off the URL; everything else goes to sqlx as it came.
@@ -244,24 +307,36 @@ impl Store for PgStore {
 
     async fn chain_state(&self) -> Result<ChainState> {
         // One statement, one snapshot: the head and the checkpoint agree even while others append or purge.
-        // The seeded head at seq 0 means "nothing appended yet", which SQLite says with a missing row.
-        let (head_seq, head_hash, cp_seq, cp_hash) =
-            sqlx::query_as::<_, (Option<i64>, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>)>(
-                "SELECT h.seq, h.hash, c.seq, c.hash FROM (SELECT 1 AS id) one
-             LEFT JOIN chain_head h ON h.id = one.id AND h.seq > 0
+        // seq, hash, at, mac of one side of the join; both sides in one row.
+        type Side = (Option<i64>, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>);
+        type Both = (
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+        );
+        let row: Both = sqlx::query_as(
+            "SELECT h.seq, h.hash, h.at, h.mac, c.seq, c.hash, c.purged_at, c.mac FROM (SELECT 1 AS id) one
+             LEFT JOIN chain_head h ON h.id = one.id
              LEFT JOIN audit_checkpoint c ON c.id = one.id",
-            )
-            .fetch_one(&self.pool)
-            .await?;
-        let link = |seq: Option<i64>, hash: Option<Vec<u8>>| {
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let side = |(seq, hash, at, mac): Side| {
             Some(ChainLink {
                 seq: seq?,
                 hash: hash?,
+                at_ms: at?,
+                mac,
             })
         };
         Ok(ChainState {
-            head: link(head_seq, head_hash),
-            checkpoint: link(cp_seq, cp_hash),
+            head: side((row.0, row.1, row.2, row.3)),
+            checkpoint: side((row.4, row.5, row.6, row.7)),
         })
     }
 
@@ -298,17 +373,40 @@ impl Store for PgStore {
                 .await?;
         let mut report = PurgeReport::default();
         if let Some((seq, hash)) = last {
+            // The signed checkpoint first, then the rows: the trigger lets a delete through only up to the
+            // position the permit names, and the permit lives only inside this transaction.
+            let cp = self.keys.signed(
+                LinkKind::Checkpoint,
+                ChainLink {
+                    seq,
+                    hash,
+                    at_ms: now_ms,
+                    mac: None,
+                },
+            );
             sqlx::query(
-                "INSERT INTO audit_checkpoint (id, seq, hash, purged_at) VALUES (1, $1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
+                "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES (1, $1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                 purged_at = excluded.purged_at, mac = excluded.mac",
+            )
+            .bind(cp.seq)
+            .bind(&cp.hash)
+            .bind(cp.at_ms)
+            .bind(&cp.mac)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_purge_permit (id, upto) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
             )
             .bind(seq)
-            .bind(&hash)
-            .bind(now_ms)
             .execute(&mut *tx)
             .await?;
             let done = sqlx::query("DELETE FROM audit WHERE seq <= $1")
                 .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM audit_purge_permit")
                 .execute(&mut *tx)
                 .await?;
             report.rows_deleted = done.rows_affected();

@@ -14,9 +14,9 @@
 //!
 //! The task never stops on an error: the next batch takes a fresh connection from the pool.
 
-use crate::chain;
+use crate::chain::{self, AuditKeys};
 use crate::model::*;
-use crate::writes::{Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
+use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
@@ -61,11 +61,11 @@ fn is_connection_error(e: &sqlx::Error) -> bool {
     )
 }
 
-pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>) {
+pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>, keys: AuditKeys) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes: Vec<Write> = std::mem::take(&mut batch);
-        match apply_all(&pool, &writes).await {
+        match apply_all(&pool, &writes, &keys).await {
             Ok(done) => {
                 for (w, d) in writes.into_iter().zip(done) {
                     w.answer(Ok(d));
@@ -73,7 +73,7 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>) {
             }
             Err(Failed::Rejected(e)) => {
                 tracing::warn!(error = %e, size = writes.len(), "store batch failed; retrying its writes one by one");
-                one_by_one(&pool, writes).await;
+                one_by_one(&pool, writes, &keys).await;
             }
             Err(Failed::Lost { msg, waited }) => {
                 tracing::warn!(error = %msg, size = writes.len(), "database unreachable; store batch failed");
@@ -100,14 +100,14 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>) {
     }
 }
 
-async fn one_by_one(pool: &PgPool, writes: Vec<Write>) {
+async fn one_by_one(pool: &PgPool, writes: Vec<Write>, keys: &AuditKeys) {
     let mut down: Option<String> = None;
     for w in writes {
         if let Some(msg) = &down {
             w.answer(Err(Error::Unavailable(msg.clone())));
             continue;
         }
-        match apply_all(pool, std::slice::from_ref(&w)).await {
+        match apply_all(pool, std::slice::from_ref(&w), keys).await {
             Ok(mut d) => w.answer(Ok(d.remove(0))),
             Err(Failed::Rejected(e)) => w.answer(Err(e)),
             Err(Failed::Lost { msg, .. }) => {
@@ -123,12 +123,12 @@ async fn one_by_one(pool: &PgPool, writes: Vec<Write>) {
     }
 }
 
-async fn apply_all(pool: &PgPool, writes: &[Write]) -> Result<Vec<Done>, Failed> {
+async fn apply_all(pool: &PgPool, writes: &[Write], keys: &AuditKeys) -> Result<Vec<Done>, Failed> {
     // Dropping `tx` on an early return rolls it back before the connection is reused.
     let mut tx = pool.begin().await?;
     let mut head = None;
     if writes.iter().any(Write::is_append) {
-        head = Some(lock_head(&mut tx).await?);
+        head = Some(lock_head(&mut tx, keys).await?);
     }
     let start = head.as_ref().map(|h| h.seq);
     let mut out = Vec::with_capacity(writes.len());
@@ -137,9 +137,12 @@ async fn apply_all(pool: &PgPool, writes: &[Write]) -> Result<Vec<Done>, Failed>
     }
     if let Some(h) = head.filter(|h| Some(h.seq) != start) {
         // Once per batch, not per append: every UPDATE leaves a dead row version behind.
-        sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
+        let h = writes::new_head(keys, h.seq, h.hash);
+        sqlx::query("UPDATE chain_head SET seq = $1, hash = $2, at = $3, mac = $4 WHERE id = 1")
             .bind(h.seq)
             .bind(&h.hash)
+            .bind(h.at_ms)
+            .bind(&h.mac)
             .execute(&mut *tx)
             .await?;
     }
@@ -151,14 +154,14 @@ async fn apply_all(pool: &PgPool, writes: &[Write]) -> Result<Vec<Done>, Failed>
     Ok(out)
 }
 
-/// The head, locked until this transaction ends. Appends from other processes wait here.
-async fn lock_head(conn: &mut PgConnection) -> Result<ChainLink> {
-    let row: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
+/// The head, locked until this transaction ends, and checked to be one this key signed. Appends from other
+/// processes wait here.
+async fn lock_head(conn: &mut PgConnection, keys: &AuditKeys) -> Result<ChainLink> {
+    let row: Option<super::LinkRow> =
+        sqlx::query_as("SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE")
             .fetch_optional(&mut *conn)
             .await?;
-    let (seq, hash) = row.ok_or_else(|| Error::Corrupt("the chain_head row is missing".into()))?;
-    Ok(ChainLink { seq, hash })
+    writes::check_head(row.map(super::link), keys)
 }
 
 async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>) -> Result<Done> {
@@ -345,6 +348,7 @@ async fn append(
         ChainLink {
             seq,
             hash: hash.clone(),
+            ..ChainLink::default()
         },
     );
     Ok(AuditRecord {

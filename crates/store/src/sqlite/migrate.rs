@@ -8,7 +8,10 @@
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_signed_heads.sql"),
+];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {
     loop {
@@ -119,7 +122,11 @@ mod tests {
         let v: i64 = c
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(
+            v,
+            MIGRATIONS.len() as i64,
+            "0001 counted as done, the rest applied"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 mod migrate;
 mod writer;
 
+use crate::chain::{AuditKeys, LinkKind};
 use crate::model::*;
 use crate::rows;
 use crate::writes;
@@ -43,6 +44,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     pool: Arc<Pool>,
     writer: writes::Queue,
+    keys: AuditKeys,
 }
 
 /// Connections for everything but the writer thread's own.
@@ -105,19 +107,20 @@ fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Open the file, creating it (and its directory) if missing.
-    pub async fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, OpenMode::Create).await
+    /// Open the file, creating it (and its directory) if missing; `keys` sign the audit chain's head and
+    /// checkpoints.
+    pub async fn open(path: &Path, keys: AuditKeys) -> Result<Self> {
+        Self::open_with(path, OpenMode::Create, keys).await
     }
 
-    pub async fn open_with(path: &Path, mode: OpenMode) -> Result<Self> {
+    pub async fn open_with(path: &Path, mode: OpenMode, keys: AuditKeys) -> Result<Self> {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path, mode))
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, mode, keys))
             .await
             .map_err(|e| Error::Unavailable(format!("opening the database: {e}")))?
     }
 
-    fn open_blocking(path: PathBuf, mode: OpenMode) -> Result<Self> {
+    fn open_blocking(path: PathBuf, mode: OpenMode, keys: AuditKeys) -> Result<Self> {
         let missing = || Error::NotFound(format!("at {}", path.display()));
         match mode {
             OpenMode::Create => {
@@ -143,11 +146,14 @@ impl SqliteStore {
         }
         let mut first = connect(&path, mode)?;
         match mode {
-            OpenMode::Create | OpenMode::Existing => migrate::run(&mut first)?,
+            OpenMode::Create | OpenMode::Existing => {
+                migrate::run(&mut first)?;
+                seal(&mut first, &keys)?;
+            }
             OpenMode::ReadOnly => migrate::check_current(&first)?,
         }
         let (tx, rx) = mpsc::channel(4096);
-        writer::spawn(connect(&path, mode)?, rx)?;
+        writer::spawn(connect(&path, mode)?, rx, keys.clone())?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path,
@@ -156,6 +162,7 @@ impl SqliteStore {
                 turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             writer: writes::Queue(tx),
+            keys,
         })
     }
 
@@ -182,6 +189,53 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::Unavailable(format!("database task: {e}")))?
     }
+}
+
+const HEAD_SQL: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1";
+const CHECKPOINT_SQL: &str = "SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = 1";
+
+fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
+    Ok(ChainLink {
+        seq: r.get(0)?,
+        hash: r.get(1)?,
+        at_ms: r.get(2)?,
+        mac: r.get(3)?,
+    })
+}
+
+pub(super) fn write_head(conn: &Connection, head: &ChainLink) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac",
+    )?
+    .execute(params![head.seq, head.hash, head.at_ms, head.mac])?;
+    Ok(())
+}
+
+/// Sign what this release's migration found unsigned, or what an earlier master key signed (see
+/// [`writes::seal`]), in one transaction with the removal of the migration's marker.
+fn seal(conn: &mut Connection, keys: &AuditKeys) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let pending = tx
+        .query_row("SELECT 1 FROM audit_seal_pending", [], |_| Ok(()))
+        .optional()?
+        .is_some();
+    let empty = !tx.prepare("SELECT 1 FROM audit")?.exists([])?;
+    let head = tx.query_row(HEAD_SQL, [], link).optional()?;
+    let checkpoint = tx.query_row(CHECKPOINT_SQL, [], link).optional()?;
+    let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
+    if let Some(h) = &seal.head {
+        write_head(&tx, h)?;
+    }
+    if let Some(c) = &seal.checkpoint {
+        tx.execute(
+            "UPDATE audit_checkpoint SET mac = ?1 WHERE id = 1",
+            params![c.mac],
+        )?;
+    }
+    tx.execute("DELETE FROM audit_seal_pending", [])?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn audit_rows(
@@ -344,22 +398,8 @@ impl Store for SqliteStore {
         self.blocking(|c| {
             // One read transaction, so the head and the checkpoint belong to the same moment.
             let tx = c.transaction()?;
-            let link = |r: &rusqlite::Row<'_>| {
-                Ok(ChainLink {
-                    seq: r.get(0)?,
-                    hash: r.get(1)?,
-                })
-            };
-            let head = tx
-                .query_row("SELECT seq, hash FROM chain_head WHERE id = 1", [], link)
-                .optional()?;
-            let checkpoint = tx
-                .query_row(
-                    "SELECT seq, hash FROM audit_checkpoint WHERE id = 1",
-                    [],
-                    link,
-                )
-                .optional()?;
+            let head = tx.query_row(HEAD_SQL, [], link).optional()?;
+            let checkpoint = tx.query_row(CHECKPOINT_SQL, [], link).optional()?;
             tx.finish()?;
             Ok(ChainState { head, checkpoint })
         })
@@ -383,6 +423,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport> {
+        let keys = self.keys.clone();
         self.blocking(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
@@ -400,12 +441,22 @@ impl Store for SqliteStore {
                 .optional()?;
             let mut report = PurgeReport::default();
             if let Some((seq, hash)) = last {
+                // The signed checkpoint first, then the rows: the trigger lets a delete through only up to the
+                // position the permit names, and the permit lives only inside this transaction.
+                let cp = keys.signed(LinkKind::Checkpoint, ChainLink { seq, hash, at_ms: now_ms, mac: None });
                 tx.execute(
-                    "INSERT INTO audit_checkpoint (id, seq, hash, purged_at) VALUES (1, ?1, ?2, ?3)
-                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, purged_at = excluded.purged_at",
-                    params![seq, hash, now_ms],
+                    "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES (1, ?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                     purged_at = excluded.purged_at, mac = excluded.mac",
+                    params![cp.seq, cp.hash, cp.at_ms, cp.mac],
+                )?;
+                tx.execute(
+                    "INSERT INTO audit_purge_permit (id, upto) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
+                    [seq],
                 )?;
                 report.rows_deleted = tx.execute("DELETE FROM audit WHERE seq <= ?1", [seq])? as u64;
+                tx.execute("DELETE FROM audit_purge_permit", [])?;
                 report.checkpoint_seq = Some(seq);
             }
             report.codes_forgotten =

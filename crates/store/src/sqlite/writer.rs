@@ -5,9 +5,9 @@
 //! batch fails as a whole, each write is retried in its own transaction, so one bad write cannot fail its
 //! neighbours. The thread ends when the store is dropped (its channel closes).
 
-use crate::chain;
+use crate::chain::{self, AuditKeys};
 use crate::model::*;
-use crate::writes::{Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
+use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{Duration, Instant};
@@ -16,15 +16,15 @@ use tokio::sync::mpsc;
 /// A batch that takes longer than this (usually the disk's fsync) is logged: every write in it waited that long.
 const SLOW_BATCH: Duration = Duration::from_millis(100);
 
-pub(super) fn spawn(conn: Connection, rx: mpsc::Receiver<Write>) -> Result<()> {
+pub(super) fn spawn(conn: Connection, rx: mpsc::Receiver<Write>, keys: AuditKeys) -> Result<()> {
     std::thread::Builder::new()
         .name("wxrn-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, keys))
         .map_err(Error::Io)?;
     Ok(())
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>, keys: AuditKeys) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -36,7 +36,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
         }
         let writes: Vec<Write> = std::mem::take(&mut batch);
         let started = Instant::now();
-        let result = apply_all(&mut conn, &writes);
+        let result = apply_all(&mut conn, &writes, &keys);
         let took = started.elapsed();
         if took > SLOW_BATCH {
             tracing::warn!(
@@ -54,7 +54,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
             Err(e) => {
                 tracing::warn!(error = %e, size = writes.len(), "store batch failed; retrying its writes one by one");
                 for w in writes {
-                    let one = apply_all(&mut conn, std::slice::from_ref(&w));
+                    let one = apply_all(&mut conn, std::slice::from_ref(&w), &keys);
                     w.answer(one.map(|mut d| d.remove(0)));
                 }
             }
@@ -63,26 +63,28 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>) {
 }
 
 /// One transaction for the whole batch; dropped without `COMMIT` (on any error) it rolls back.
-fn apply_all(conn: &mut Connection, writes: &[Write]) -> Result<Vec<Done>> {
+fn apply_all(conn: &mut Connection, writes: &[Write], keys: &AuditKeys) -> Result<Vec<Done>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(writes.len());
     let mut head: Option<ChainLink> = None;
     for w in writes {
-        out.push(apply(&tx, w, &mut head)?);
+        out.push(apply(&tx, w, &mut head, keys)?);
     }
-    // The head is written once per batch, not once per appended row: only the committed transaction is ever seen.
-    if let Some(link) = &head {
-        tx.prepare_cached(
-            "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )?
-        .execute(params![link.seq, link.hash])?;
+    // The head is written and signed once per batch, not once per appended row: only the committed transaction
+    // is ever seen.
+    if let Some(link) = head {
+        super::write_head(&tx, &writes::new_head(keys, link.seq, link.hash))?;
     }
     tx.commit()?;
     Ok(out)
 }
 
-fn apply(conn: &Connection, w: &Write, head: &mut Option<ChainLink>) -> Result<Done> {
+fn apply(
+    conn: &Connection,
+    w: &Write,
+    head: &mut Option<ChainLink>,
+    keys: &AuditKeys,
+) -> Result<Done> {
     match w {
         Write::ReserveCode {
             code_hash,
@@ -119,7 +121,7 @@ fn apply(conn: &Connection, w: &Write, head: &mut Option<ChainLink>) -> Result<D
             Ok(Done::Unit)
         }
         Write::Append { entry, opts, .. } => {
-            append(conn, entry, opts, head).map(|r| Done::Record(Box::new(r)))
+            append(conn, entry, opts, head, keys).map(|r| Done::Record(Box::new(r)))
         }
     }
 }
@@ -160,22 +162,16 @@ fn append(
     e: &NewAuditEntry,
     opts: &AppendOptions,
     head: &mut Option<ChainLink>,
+    keys: &AuditKeys,
 ) -> Result<AuditRecord> {
     let prev = match head.take() {
         Some(link) => link,
-        None => conn
-            .prepare_cached("SELECT seq, hash FROM chain_head WHERE id = 1")?
-            .query_row([], |r| {
-                Ok(ChainLink {
-                    seq: r.get(0)?,
-                    hash: r.get(1)?,
-                })
-            })
-            .optional()?
-            .unwrap_or(ChainLink {
-                seq: 0,
-                hash: chain::GENESIS.to_vec(),
-            }),
+        None => writes::check_head(
+            conn.prepare_cached(super::HEAD_SQL)?
+                .query_row([], super::link)
+                .optional()?,
+            keys,
+        )?,
     };
     let seq = prev.seq + 1;
     let hash = chain::link_hash(&prev.hash, seq, e);
@@ -237,6 +233,7 @@ fn append(
     *head = Some(ChainLink {
         seq,
         hash: hash.clone(),
+        ..ChainLink::default()
     });
     Ok(AuditRecord {
         seq,

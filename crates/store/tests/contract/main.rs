@@ -8,6 +8,7 @@
 mod cases;
 mod open_modes;
 mod pg;
+mod tamper;
 
 use std::sync::Arc;
 use store::Store;
@@ -16,13 +17,13 @@ use store::Store;
 async fn sqlite() -> (Arc<dyn Store>, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (store::open(&url).await.unwrap(), url, dir)
+    (store::open(&url, cases::keys()).await.unwrap(), url, dir)
 }
 
 /// A fresh PostgreSQL schema, dropped when the guard goes.
 async fn postgres() -> (Arc<dyn Store>, String, test_support::SchemaGuard) {
     let (url, guard) = test_support::fresh_pg_schema(&test_support::pg_test_url()).await;
-    (store::open(&url).await.unwrap(), url, guard)
+    (store::open(&url, cases::keys()).await.unwrap(), url, guard)
 }
 
 macro_rules! backend_tests {
@@ -67,6 +68,16 @@ macro_rules! all_backends {
                 prune_forgets_old_codes_and_finished_answers,
                 a_bad_write_does_not_fail_its_neighbours;
                 with_url: edited_row_is_named, deleted_row_is_named,
+                delete_is_refused_except_by_purge,
+                cut_rows_with_a_rewritten_head_fail,
+                cut_rows_with_the_head_deleted_fail,
+                everything_deleted_fails,
+                rows_deleted_behind_a_forged_checkpoint_fail,
+                a_row_beyond_the_head_fails,
+                a_recomputed_chain_fails,
+                rows_cut_behind_a_replayed_head_fail_against_the_anchor,
+                a_forged_anchor_entry_fails,
+                an_unsigned_head_is_signed_once_on_upgrade,
             );
         )*
     };
@@ -78,16 +89,13 @@ all_backends!(sqlite, postgres);
 async fn sqlite_reopen_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let s = store::open(&url).await.unwrap();
+    let s = store::open(&url, cases::keys()).await.unwrap();
     for i in 0..3 {
         s.append(cases::entry(i), Default::default()).await.unwrap();
     }
     drop(s);
-    let s = store::open(&url).await.unwrap();
-    let report = store::chain::verify_store(s.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let s = store::open(&url, cases::keys()).await.unwrap();
+    let report = cases::verify(s.as_ref()).await.unwrap();
     assert_eq!(report.rows, 3);
     let r = s.append(cases::entry(9), Default::default()).await.unwrap();
     assert_eq!(r.seq, 4);
@@ -97,7 +105,7 @@ async fn sqlite_reopen_keeps_everything() {
 async fn sqlite_rejects_update_of_audit_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let s = store::open(&format!("sqlite://{}", path.display()))
+    let s = store::open(&format!("sqlite://{}", path.display()), cases::keys())
         .await
         .unwrap();
     s.append(cases::entry(1), Default::default()).await.unwrap();
@@ -110,6 +118,6 @@ async fn sqlite_rejects_update_of_audit_rows() {
 
 #[tokio::test]
 async fn unknown_scheme_is_a_config_error() {
-    let err = store::open("mysql://x").await.unwrap_err();
+    let err = store::open("mysql://x", cases::keys()).await.unwrap_err();
     assert!(matches!(err, store::Error::Config(_)), "{err}");
 }

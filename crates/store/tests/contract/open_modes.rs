@@ -15,7 +15,7 @@ fn key(id: &str) -> ApiKeyRecord {
 }
 
 async fn open(url: &str, mode: OpenMode) -> store::Result<Arc<dyn Store>> {
-    store::open_with(url, mode).await
+    store::open_with(url, mode, crate::cases::keys()).await
 }
 
 /// The same sequence for both backends: refused while missing, created, then read-only reads and cannot write.

@@ -4,7 +4,6 @@ use crate::cases::entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use store::chain::verify_store;
 use store::{IdemBegin, IdemBeginRequest, Store};
 use test_support::{SchemaGuard, TcpProxy, fresh_pg_schema, pg_test_url, reroute};
 
@@ -12,8 +11,8 @@ use test_support::{SchemaGuard, TcpProxy, fresh_pg_schema, pg_test_url, reroute}
 /// database can tell.
 async fn two_instances() -> (Arc<dyn Store>, Arc<dyn Store>, String, SchemaGuard) {
     let (url, guard) = fresh_pg_schema(&pg_test_url()).await;
-    let a = store::open(&url).await.unwrap();
-    let b = store::open(&url).await.unwrap();
+    let a = store::open(&url, crate::cases::keys()).await.unwrap();
+    let b = store::open(&url, crate::cases::keys()).await.unwrap();
     (a, b, url, guard)
 }
 
@@ -38,7 +37,7 @@ async fn two_instances_appending_at_once_make_one_chain() {
         tokio::spawn(async move {
             let mut walks = 0;
             while !done.load(Ordering::Relaxed) {
-                verify_store(a.as_ref()).await.unwrap().unwrap();
+                crate::cases::verify(a.as_ref()).await.unwrap();
                 walks += 1;
             }
             walks
@@ -53,7 +52,7 @@ async fn two_instances_appending_at_once_make_one_chain() {
     assert_eq!(seqs, (1..=600).collect::<Vec<_>>(), "dense, distinct seqs");
     assert!(verifier.await.unwrap() >= 1);
     for s in [&a, &b] {
-        let report = verify_store(s.as_ref()).await.unwrap().unwrap();
+        let report = crate::cases::verify(s.as_ref()).await.unwrap();
         assert_eq!((report.rows, report.last_seq), (600, Some(600)));
     }
 }
@@ -120,7 +119,7 @@ async fn postgresql_scheme_and_search_path_reach_the_store() {
     test_support::needs!(Postgres);
     let (url, guard) = fresh_pg_schema(&pg_test_url()).await;
     let url = url.replacen("postgres://", "postgresql://", 1);
-    let s = store::open(&url).await.unwrap();
+    let s = store::open(&url, crate::cases::keys()).await.unwrap();
     s.append(entry(1), Default::default()).await.unwrap();
     let pool = sqlx::PgPool::connect(&pg_test_url()).await.unwrap();
     let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}.audit", guard.schema()))
@@ -146,9 +145,12 @@ async fn postgres_rejects_update_of_audit_rows() {
 #[tokio::test]
 async fn an_unreachable_server_fails_fast_without_leaking_the_password() {
     let started = Instant::now();
-    let err = store::open("postgres://postgres:s3cret@127.0.0.1:1/test")
-        .await
-        .unwrap_err();
+    let err = store::open(
+        "postgres://postgres:s3cret@127.0.0.1:1/test",
+        crate::cases::keys(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -165,7 +167,7 @@ async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
     let (_, upstream) = reroute(&url, "127.0.0.1:1".parse().unwrap(), 5432);
     let mut proxy = TcpProxy::start(&upstream).await;
     let (via_proxy, _) = reroute(&url, proxy.addr, 5432);
-    let s = store::open(&via_proxy).await.unwrap();
+    let s = store::open(&via_proxy, crate::cases::keys()).await.unwrap();
     s.append(entry(1), Default::default()).await.unwrap();
     s.ping().await.unwrap();
 
@@ -188,6 +190,6 @@ async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
     let r = s.append(entry(3), Default::default()).await.unwrap();
     assert_eq!(r.seq, 2, "the failed append left nothing behind");
     assert!(s.reserve_code(b"c", "wxapp", 1).await.unwrap());
-    let report = verify_store(s.as_ref()).await.unwrap().unwrap();
+    let report = crate::cases::verify(s.as_ref()).await.unwrap();
     assert_eq!(report.rows, 2);
 }
