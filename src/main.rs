@@ -7,20 +7,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    args.set_language();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            cli::error(i18n::cli::CANNOT_START_RUNTIME.cli_fill(&[("error", &e)]));
             return ExitCode::from(cli::EXIT_FAILURE);
         }
     };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            cli::error(format_args!("{e:#}"));
             ExitCode::from(cli::EXIT_FAILURE)
         }
     }

@@ -8,6 +8,10 @@ use std::process::{Command, Output, Stdio};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wxrealname"));
     c.env_remove("RUST_LOG");
+    // English, whatever the machine's locale: these tests read the English messages (tests/cli_lang.rs the rest).
+    for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        c.env_remove(var);
+    }
     c
 }
 

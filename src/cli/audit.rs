@@ -1,6 +1,7 @@
 //! `wxrealname audit verify|export|purge`.
 
 use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use i18n::cli as t;
 use std::io::Write;
 use store::OpenMode;
 
@@ -151,22 +152,26 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             match store::chain::verify_store(store.as_ref(), &keys, &entries).await? {
                 Ok(r) => {
                     let from = if r.from_checkpoint {
-                        " (from the purge checkpoint)"
+                        t::AUDIT_FROM_CHECKPOINT.cli()
                     } else {
                         ""
                     };
                     let anchored = match r.anchored_seq {
-                        Some(seq) => format!(
-                            ", agreeing with the anchor ({} entries, newest at row {seq})",
-                            r.anchor_entries
-                        ),
+                        Some(seq) => t::AUDIT_ANCHORED
+                            .cli_fill(&[("entries", &r.anchor_entries), ("seq", &seq)]),
                         None => String::new(),
                     };
-                    println!("audit chain ok: {} rows verified{from}{anchored}", r.rows);
+                    println!(
+                        "{}{from}{anchored}",
+                        t::AUDIT_CHAIN_OK.cli_fill(&[("rows", &r.rows)])
+                    );
                     Ok(EXIT_OK)
                 }
                 Err(e) => {
-                    println!("audit chain BROKEN at row {}: {e}", e.seq());
+                    println!(
+                        "{}",
+                        t::AUDIT_CHAIN_BROKEN.cli_fill(&[("seq", &e.seq()), ("error", &e)])
+                    );
                     Ok(EXIT_FAILURE)
                 }
             }
@@ -177,12 +182,12 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             since,
         } => {
             if !matches!(format.as_str(), "jsonl" | "csv") {
-                eprintln!("error: --format must be jsonl or csv");
+                super::error(t::AUDIT_BAD_FORMAT.cli());
                 return Ok(EXIT_USAGE);
             }
             let since_ms = match since.as_deref().map(|s| parse_since(s, now)) {
                 Some(None) => {
-                    eprintln!("error: --since must be RFC 3339, YYYY-MM-DD, or an age like 7d");
+                    super::error(t::AUDIT_BAD_SINCE.cli());
                     return Ok(EXIT_USAGE);
                 }
                 Some(Some(ms)) => Some(ms),
@@ -239,18 +244,20 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
         }
         Command::Purge { config, older_than } => {
             let Some(age) = parse_age(&older_than) else {
-                eprintln!("error: --older-than must be an age like 180d, 12h or 30m");
+                super::error(t::AUDIT_BAD_OLDER_THAN.cli());
                 return Ok(EXIT_USAGE);
             };
             let store = super::keys::open(&config.load_for_store()?, OpenMode::Existing).await?;
             let report = store.purge_audit(now - age, now).await?;
             println!(
-                "purged {} audit rows and {} replay-guard entries{}",
-                report.rows_deleted,
-                report.codes_forgotten,
+                "{}{}",
+                t::AUDIT_PURGED.cli_fill(&[
+                    ("rows", &report.rows_deleted),
+                    ("codes", &report.codes_forgotten)
+                ]),
                 report
                     .checkpoint_seq
-                    .map(|s| format!("; the chain now starts after row {s}"))
+                    .map(|s| t::AUDIT_PURGE_CHECKPOINT.cli_fill(&[("seq", &s)]))
                     .unwrap_or_default()
             );
             Ok(EXIT_OK)

@@ -1,6 +1,7 @@
 //! `wxrealname check`: one direct call through the SDK, for operators testing their permission.
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use i18n::cli as t;
 use identity::{AppId, CredId, OpenId, RealName};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,34 +45,40 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
         .ok()
         .filter(|s| !s.is_empty())
     else {
-        eprintln!("error: set the app secret in the WXRN_APP_SECRET environment variable");
+        super::error(t::CHECK_NO_SECRET.cli());
         return Ok(EXIT_USAGE);
     };
     let usage = |m: String| {
-        eprintln!("error: {m}");
+        super::error(m);
         Ok(EXIT_USAGE)
     };
     let Ok(appid) = AppId::parse(&a.appid) else {
-        return usage("--appid is not a valid appid".into());
+        return usage(t::CHECK_BAD_APPID.cli().into());
     };
     let Ok(openid) = OpenId::parse(&a.openid) else {
-        return usage("--openid is not a valid openid".into());
+        return usage(t::CHECK_BAD_OPENID.cli().into());
     };
     let name = match RealName::parse(&a.name) {
         Ok(n) => n,
-        Err(e) => return usage(format!("--name: {} ({})", e, e.code())),
+        Err(e) => {
+            return usage(
+                t::CHECK_BAD_NAME.cli_fill(&[("reason", &name_reason(&e)), ("code", &e.code())]),
+            );
+        }
     };
     let cred = match CredId::parse(&a.cred_id) {
         Ok(c) => c,
-        Err(e) => return usage(format!("--cred-id: {} ({})", e, e.code())),
+        Err(e) => {
+            return usage(
+                t::CHECK_BAD_CRED_ID.cli_fill(&[("reason", &cred_reason(&e)), ("code", &e.code())]),
+            );
+        }
     };
     let kind = match a.token_kind.as_str() {
         "stable" => TokenKind::Stable,
         "classic" => TokenKind::Classic,
         other => {
-            return usage(format!(
-                "--token-kind must be stable or classic, not {other:?}"
-            ));
+            return usage(t::CHECK_BAD_TOKEN_KIND.cli_fill(&[("value", &format!("{other:?}"))]));
         }
     };
     let client = Client::new(ClientConfig {
@@ -114,10 +121,28 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             if e.may_have_reached_wechat() {
                 eprintln!(
-                    "note: the call may have reached WeChat, so the code may be spent; it was not resent"
+                    "{}{}",
+                    t::NOTE_PREFIX.cli(),
+                    t::CHECK_MAY_HAVE_REACHED.cli()
                 );
             }
             Ok(EXIT_FAILURE)
         }
+    }
+}
+
+/// An ID number rule's sentence in the command line's language.
+pub(crate) fn cred_reason(e: &identity::CredIdError) -> String {
+    match i18n::cli_lang() {
+        i18n::Lang::En => e.to_string(),
+        i18n::Lang::Zh => e.message_zh().to_owned(),
+    }
+}
+
+/// A name rule's sentence in the command line's language.
+pub(crate) fn name_reason(e: &identity::RealNameError) -> String {
+    match i18n::cli_lang() {
+        i18n::Lang::En => e.to_string(),
+        i18n::Lang::Zh => e.message_zh().to_owned(),
     }
 }

@@ -165,7 +165,7 @@ async fn bind_web(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener>
     match addr {
         Some(addr) => tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot listen on {addr}")),
+            .with_context(|| i18n::cli::CANNOT_LISTEN.cli_fill(&[("addr", &addr)])),
         None => match tokio::net::TcpListener::bind(DEFAULT_WEB_ADDR).await {
             Ok(l) => Ok(l),
             Err(_) => Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?),

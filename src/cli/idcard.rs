@@ -1,6 +1,7 @@
 //! `wxrealname idcard check`: validate ID numbers one by one or in bulk.
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use i18n::cli as t;
 use identity::CredId;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -63,7 +64,7 @@ fn check_one(input: &str, today: chrono::NaiveDate) -> Line<'_> {
                 normalized: None,
                 error: Some(ErrorOut {
                     code: e.code(),
-                    message: e.to_string(),
+                    message: super::check::cred_reason(&e),
                     hint,
                 }),
                 birth_date: None,
@@ -74,32 +75,47 @@ fn check_one(input: &str, today: chrono::NaiveDate) -> Line<'_> {
     }
 }
 
+/// "valid" or "invalid", padded so that the numbers after them line up (a CJK character is two columns wide).
+fn label(valid: bool) -> String {
+    let width = |s: &str| {
+        s.chars()
+            .map(|c| if i18n::has_cjk(&c.to_string()) { 2 } else { 1 })
+            .sum::<usize>()
+    };
+    let (yes, no) = (t::IDCARD_VALID.cli(), t::IDCARD_INVALID.cli());
+    let column = width(yes).max(width(no));
+    let text = if valid { yes } else { no };
+    format!("{text}{}", " ".repeat(column - width(text)))
+}
+
 fn render(line: &Line<'_>, json: bool) -> String {
     if json {
         return serde_json::to_string(line).unwrap_or_default();
     }
     match (&line.normalized, &line.error) {
         (Some(n), _) => format!(
-            "valid    {n}  born {}  {}{}",
-            line.birth_date.as_deref().unwrap_or(""),
+            "{}  {n}  {}  {}{}",
+            label(true),
+            t::IDCARD_BORN.cli_fill(&[("date", &line.birth_date.as_deref().unwrap_or(""))]),
             match line.sex {
-                Some(identity::Sex::Male) => "male",
-                _ => "female",
+                Some(identity::Sex::Male) => t::IDCARD_MALE.cli(),
+                _ => t::IDCARD_FEMALE.cli(),
             },
             if line.minor == Some(true) {
-                "  under 14"
+                format!("  {}", t::IDCARD_UNDER_14.cli())
             } else {
-                ""
+                String::new()
             }
         ),
         (None, Some(e)) => {
             let hint = e
                 .hint
                 .as_deref()
-                .map(|h| format!(" (18-digit form: {h})"))
+                .map(|h| t::IDCARD_LEGACY_HINT.cli_fill(&[("hint", &h)]))
                 .unwrap_or_default();
             format!(
-                "invalid  {}  {}: {}{hint}",
+                "{}  {}  {}: {}{hint}",
+                label(false),
                 line.input.trim(),
                 e.code,
                 e.message
@@ -119,7 +135,9 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             match std::fs::File::open(path) {
                 Ok(f) => Box::new(std::io::BufReader::new(f)),
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", path.display());
+                    super::error(
+                        t::CANNOT_READ_FILE.cli_fill(&[("path", &path.display()), ("error", &e)]),
+                    );
                     return Ok(EXIT_USAGE);
                 }
             }
@@ -132,7 +150,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         }
     }
     if inputs.is_empty() {
-        eprintln!("error: no ID numbers given (pass them as arguments or with --file)");
+        super::error(t::IDCARD_NO_INPUT.cli());
         return Ok(EXIT_USAGE);
     }
     let today = identity::today_in_china();
@@ -157,9 +175,12 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
     }
     if file.is_some() && !json {
         eprintln!(
-            "{} checked, {} valid, {invalid} invalid",
-            inputs.len(),
-            inputs.len() - invalid
+            "{}",
+            t::IDCARD_SUMMARY.cli_fill(&[
+                ("total", &inputs.len()),
+                ("valid", &(inputs.len() - invalid)),
+                ("invalid", &invalid)
+            ])
         );
     }
     Ok(if invalid == 0 { EXIT_OK } else { EXIT_FAILURE })

@@ -2,6 +2,7 @@
 
 use super::{ConfigArg, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use anyhow::Context;
+use i18n::cli as t;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use store::OpenMode;
@@ -60,7 +61,7 @@ pub async fn open_with_keys(
     let keys = gateway::pii::Pii::load(&cfg.blind_index, &cfg.data_dir)?.audit_keys();
     if mode == OpenMode::Create {
         store::files::private_dir(&cfg.data_dir)
-            .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+            .with_context(|| t::CANNOT_CREATE_DIR.cli_fill(&[("path", &cfg.data_dir.display())]))?;
     }
     match store::open_with(
         secrecy::ExposeSecret::expose_secret(&cfg.database_url()),
@@ -71,10 +72,10 @@ pub async fn open_with_keys(
     {
         Ok(s) => Ok((s, keys)),
         Err(e @ store::Error::NotFound(_)) => Err(anyhow::anyhow!(
-            "{e}: check data_dir or database_url (WXRN_DATA_DIR, WXRN_DATABASE_URL, --config); \
-             `wxrealname serve` and `wxrealname keys create` create a store, this command does not"
+            "{}",
+            t::STORE_NOT_FOUND.cli_fill(&[("error", &e)])
         )),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot open the database")),
+        Err(e) => Err(anyhow::Error::new(e).context(t::CANNOT_OPEN_DATABASE.cli())),
     }
 }
 
@@ -113,12 +114,12 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             let cfg = config.load_for_store()?;
             for app in &apps {
                 if !cfg.apps.iter().any(|a| &a.appid == app) {
-                    eprintln!("error: app {app} is not in the configuration's [[apps]]");
+                    super::error(t::KEYS_UNKNOWN_APP.cli_fill(&[("app", app)]));
                     return Ok(EXIT_USAGE);
                 }
             }
             if name.trim().is_empty() {
-                eprintln!("error: --name must not be empty");
+                super::error(t::KEYS_EMPTY_NAME.cli());
                 return Ok(EXIT_USAGE);
             }
             let store = open(&cfg, OpenMode::Create).await?;
@@ -126,9 +127,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             if json {
                 println!("{}", serde_json::json!({"id": id, "key": key}));
             } else {
-                println!(
-                    "id:  {id}\nkey: {key}\n\nStore the key now: it is not shown again (only its hash is kept)."
-                );
+                println!("id:  {id}\nkey: {key}\n\n{}", t::KEYS_CREATED.cli());
             }
             Ok(EXIT_OK)
         }
@@ -163,27 +162,23 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
         }
         Command::InitMaster { out } => {
             if out.exists() {
-                eprintln!(
-                    "error: {} already exists; refusing to overwrite a key (losing it would make the stored identities unmatchable and the audit trail unverifiable)",
-                    out.display()
-                );
+                super::error(t::KEYS_MASTER_EXISTS.cli_fill(&[("path", &out.display())]));
                 return Ok(EXIT_FAILURE);
             }
             gateway::pii::write_new_key(&out)?;
             println!(
-                "wrote a new master key to {} (mode 0600).\nSet it in the configuration:\n\n[blind_index]\nkey_file = \"{}\"\n\nKeep it outside data_dir, and back it up apart from the database.",
-                out.display(),
-                out.display()
+                "{}",
+                t::KEYS_MASTER_WRITTEN.cli_fill(&[("path", &out.display())])
             );
             Ok(EXIT_OK)
         }
         Command::Revoke { config, id } => {
             let store = open(&config.load_for_store()?, OpenMode::Existing).await?;
             if store.revoke_api_key(&id, now_ms()).await? {
-                println!("revoked {id}");
+                println!("{}", t::KEYS_REVOKED.cli_fill(&[("id", &id)]));
                 Ok(EXIT_OK)
             } else {
-                eprintln!("error: no active key with id {id}");
+                super::error(t::KEYS_NO_ACTIVE_KEY.cli_fill(&[("id", &id)]));
                 Ok(EXIT_FAILURE)
             }
         }

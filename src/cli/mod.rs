@@ -1,5 +1,8 @@
 //! The subcommands. Each file is one command; each returns the process exit code.
 //!
+//! Language: `--lang en|zh-CN`, else the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh*` is Chinese), else
+//! English. Every sentence is in `i18n::cli`; print errors with [`error`].
+//!
 //! Exit codes: 0 success, 1 the command ran and found a failure (an invalid ID number, a broken audit chain,
 //! an error from WeChat), 2 usage or configuration errors (clap uses 2 for bad arguments too).
 
@@ -27,8 +30,23 @@ pub const EXIT_USAGE: u8 = 2;
     about = "WeChat City Services real-name check: gateway, sandbox and tools"
 )]
 pub struct Cli {
+    /// Language of messages: en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG; zh* is Chinese).
+    #[arg(long, global = true, value_name = "LANG")]
+    lang: Option<i18n::Lang>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Fix the process's message language: `--lang`, else the locale.
+    pub fn set_language(&self) {
+        i18n::set_cli_lang(self.lang.unwrap_or_else(i18n::Lang::from_process_env));
+    }
+}
+
+/// Print an error line on stderr, in the command line's language.
+pub fn error(message: impl std::fmt::Display) {
+    eprintln!("{}{message}", i18n::cli::ERROR_PREFIX.cli());
 }
 
 /// `--config`, shared by every command that touches the store.

@@ -25,8 +25,8 @@ impl Caller {
             Some(appid) if self.apps.iter().any(|a| a == appid) => Ok(appid.to_owned()),
             Some(_) => Err(ApiError::ForbiddenApp),
             None if self.apps.len() == 1 => Ok(self.apps[0].clone()),
-            None => Err(ApiError::InvalidRequest(
-                "appid is required: this API key is bound to several apps".into(),
+            None => Err(ApiError::invalid_request(
+                i18n::api::request::APPID_REQUIRED,
             )),
         }
     }

@@ -4,6 +4,8 @@
 //! number, so only the kind of failure and, for missing or unknown fields, the field's name are reported.
 
 use crate::error::ApiError;
+use i18n::Msg;
+use i18n::api::request;
 use serde::de::DeserializeOwned;
 
 /// Map a failure to read the body (too large, cut off) to the envelope.
@@ -14,7 +16,7 @@ pub fn bytes(
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::InvalidRequest("the request body could not be read".into())
+            ApiError::invalid_request(request::BODY_UNREADABLE)
         }
     })
 }
@@ -23,11 +25,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest(describe(&e)))
 }
 
-fn describe(e: &serde_json::Error) -> String {
+fn describe(e: &serde_json::Error) -> Msg {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Syntax | Category::Eof => "the body is not valid JSON".into(),
-        Category::Io => "the body could not be read".into(),
+        Category::Syntax | Category::Eof => request::NOT_JSON.into(),
+        Category::Io => request::BODY_UNREADABLE.into(),
         Category::Data => {
             let msg = e.to_string();
             // "missing field `openid` at line 1 column 20": the field name is ours, safe to repeat.
@@ -35,18 +37,20 @@ fn describe(e: &serde_json::Error) -> String {
                 .strip_prefix("missing field `")
                 .and_then(|rest| rest.split('`').next())
             {
-                return format!("missing field `{field}`");
+                return request::MISSING_FIELD.msg(&[("field", &field)]);
             }
             // An unknown key is the caller's text, which may be anything (an ID number used as a key): it is
             // repeated only when it looks like a misspelt field name, lower-case letters and '_' (found by the
             // request-body fuzz target checks it).
             if let Some(rest) = msg.strip_prefix("unknown field `") {
                 return match rest.split_once('`') {
-                    Some((field, _)) if is_plain_key(field) => format!("unknown field `{field}`"),
-                    _ => "unknown field".into(),
+                    Some((field, _)) if is_plain_key(field) => {
+                        request::UNKNOWN_FIELD_NAMED.msg(&[("field", &field)])
+                    }
+                    _ => request::UNKNOWN_FIELD.into(),
                 };
             }
-            "a field has the wrong type: names, ID numbers, openids and codes are strings".into()
+            request::WRONG_TYPE.into()
         }
     }
 }
@@ -87,8 +91,10 @@ mod tests {
             let ApiError::InvalidRequest(msg) = err else {
                 panic!("{err:?}")
             };
-            assert!(msg.contains(want), "{msg}");
-            assert!(!msg.contains("110105") && !msg.contains("张三"), "{msg}");
+            assert!(msg.en.contains(want), "{msg:?}");
+            for m in [&msg.en, &msg.zh] {
+                assert!(!m.contains("110105") && !m.contains("张三"), "{m}");
+            }
         }
     }
 }

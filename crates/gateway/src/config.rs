@@ -58,6 +58,9 @@ pub struct Config {
     pub admin_token_env: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
+    /// `en` or `zh-CN`: the language of an error's `message` when the request's `Accept-Language` names none
+    /// we speak. `user_message` is then Chinese whatever this says.
+    pub language: i18n::Lang,
     pub limits: Limits,
     pub policy: Policy,
     pub blind_index: BlindIndex,
@@ -247,6 +250,7 @@ impl Default for Config {
             admin_token: None,
             admin_token_env: None,
             log_format: "text".into(),
+            language: i18n::Lang::En,
             limits: Limits {
                 per_openid_per_day: 5,
                 per_key_per_second: 50,

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::health::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &AcceptLanguage),
 )]
 pub struct ApiDoc;
 
@@ -32,6 +32,45 @@ impl Modify for BearerKey {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Every operation takes `Accept-Language`: it picks the language of an error's `message` and `user_message`.
+#[derive(Debug)]
+struct AcceptLanguage;
+
+impl Modify for AcceptLanguage {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let param = || -> Parameter {
+            ParameterBuilder::new()
+                .name("Accept-Language")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "Language of an error's `message` and `user_message`: `zh-CN` (or `zh`) or `en`, q-values \
+                     honoured (e.g. `zh-CN,zh;q=0.9,en;q=0.8`). Without a language the gateway speaks, `message` \
+                     is in the configuration's `language` (default `en`) and `user_message` in Chinese. Error \
+                     codes are the same in every language.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.parameters.get_or_insert_with(Vec::new).push(param());
+            }
+        }
     }
 }
 

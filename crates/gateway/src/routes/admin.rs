@@ -88,20 +88,22 @@ struct Row {
     seq: i64,
 }
 
+use i18n::api::request::{ADMIN_LIMIT as LIMIT_RANGE, ADMIN_WINDOW as WINDOW};
+
 async fn verifications(
     _: Admin,
     State(st): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = q
-        .map_err(|_| ApiError::InvalidRequest("limit must be a number".into()))?
+        .map_err(|_| ApiError::InvalidRequest(LIMIT_RANGE.msg(&[("max", &MAX_LIST)])))?
         .0
         .limit
         .unwrap_or(50);
     if !(1..=MAX_LIST).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_LIST}"
-        )));
+        return Err(ApiError::InvalidRequest(
+            LIMIT_RANGE.msg(&[("max", &MAX_LIST)]),
+        ));
     }
     let rows: Vec<Row> = st
         .store
@@ -129,9 +131,9 @@ async fn overview(
     State(st): State<AppState>,
     q: Result<Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<overview::Overview>, ApiError> {
-    let q = q.map_err(|_| ApiError::InvalidRequest("window must be hour or day".into()))?;
-    let window = Window::parse(q.window.as_deref())
-        .ok_or_else(|| ApiError::InvalidRequest("window must be hour or day".into()))?;
+    let q = q.map_err(|_| ApiError::invalid_request(WINDOW))?;
+    let window =
+        Window::parse(q.window.as_deref()).ok_or_else(|| ApiError::invalid_request(WINDOW))?;
     let rows = st.store.recent(MAX_ROWS).await?;
     let capped = rows.len() as i64 >= MAX_ROWS;
     Ok(Json(overview::summarise(

@@ -43,7 +43,7 @@ pub(crate) async fn limit_body(limit: usize, req: Request, next: Next) -> Respon
             Ok(Some(data)) => read.extend_from_slice(&data),
             Ok(None) => break,
             Err(()) => {
-                return ApiError::InvalidRequest("the request body could not be read".into())
+                return ApiError::invalid_request(i18n::api::request::BODY_UNREADABLE)
                     .into_response();
             }
         }

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     // Covers the body upload too (`limits::limit_body` reads it): a client that trickles its body is cut off.
     // Headers are read before any of this runs; `startup` limits them (`limits.header_timeout_ms`).
     let request_timeout = state.cfg.request_timeout();
+    let language = state.cfg.language;
     Router::new()
         .route("/v1/verifications", post(verify::create))
         .route("/v1/verifications/{id}", get(verify::fetch))
@@ -60,5 +61,9 @@ pub fn router(state: AppState) -> Router {
                 axum::response::IntoResponse::into_response(crate::error::ApiError::Internal)
             },
         ))
+        // Outermost, so that every error answer (the panic's and the timeout's too) is in the asked language.
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::error::localize(language, req, next)
+        }))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod idcheck;
+mod languages;
 mod outage;
 mod outcomes;
 mod privacy;

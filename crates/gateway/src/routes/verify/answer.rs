@@ -49,12 +49,19 @@ pub(crate) fn respond<V: Serialize>(ended: Ended<V>, key_id: &str) -> Response {
     }
 }
 
-/// The stored answer for an Idempotency-Key, as first sent, marked `Idempotent-Replayed: true`.
+/// The stored answer for an Idempotency-Key, as first sent (in the default languages), marked
+/// `Idempotent-Replayed: true`. An error carries its stored body as `StoredError`, so that the router's
+/// `localize` layer renders its sentences in the replaying request's languages.
 pub(crate) fn replay(stored: StoredAnswer) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let stored_error = (status.is_client_error() || status.is_server_error())
+        .then(|| crate::error::StoredError(stored.body.clone()));
     let mut resp = json(status, stored.body);
     resp.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if let Some(stored) = stored_error {
+        resp.extensions_mut().insert(stored);
+    }
     resp
 }
 

@@ -96,9 +96,9 @@ pub(crate) fn validate(
     }
     let code = req.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::InvalidRequest(format!(
-            "code must be 1 to {MAX_CODE_LEN} printable ASCII characters"
-        )));
+        return Err(ApiError::InvalidRequest(
+            i18n::api::request::CODE_FORMAT.msg(&[("max", &MAX_CODE_LEN)]),
+        ));
     }
     no_cred_id_in("code", code)?;
     let purpose = purpose(req.purpose.as_deref())?;
@@ -139,15 +139,9 @@ pub(crate) fn subject(
     today: NaiveDate,
 ) -> Result<Subject, ApiError> {
     let name =
-        RealName::parse(real_name.expose_secret()).map_err(|e| ApiError::InvalidRealName {
-            reason: e.code(),
-            message: e.to_string(),
-        })?;
-    let cred =
-        CredId::parse_on(cred_id.expose_secret(), today).map_err(|e| ApiError::InvalidCredId {
-            reason: e.code(),
-            message: e.to_string(),
-        })?;
+        RealName::parse(real_name.expose_secret()).map_err(|e| ApiError::invalid_real_name(&e))?;
+    let cred = CredId::parse_on(cred_id.expose_secret(), today)
+        .map_err(|e| ApiError::invalid_cred_id(&e))?;
     let minor = cred.is_minor_on(today);
     Ok(Subject { name, cred, minor })
 }
@@ -158,9 +152,9 @@ pub(crate) fn purpose(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     if purpose
         .is_some_and(|p| p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control))
     {
-        return Err(ApiError::InvalidRequest(format!(
-            "purpose must be at most {MAX_PURPOSE_CHARS} characters, no control characters"
-        )));
+        return Err(ApiError::InvalidRequest(
+            i18n::api::request::PURPOSE_FORMAT.msg(&[("max", &MAX_PURPOSE_CHARS)]),
+        ));
     }
     if let Some(p) = purpose {
         no_cred_id_in("purpose", p)?;
@@ -178,9 +172,9 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
         .ok()
         .filter(|v| !v.is_empty() && v.len() <= MAX_IDEMPOTENCY_KEY_LEN);
     let v = v.ok_or_else(|| {
-        ApiError::InvalidRequest(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-        ))
+        ApiError::InvalidRequest(
+            i18n::api::request::IDEMPOTENCY_KEY_FORMAT.msg(&[("max", &MAX_IDEMPOTENCY_KEY_LEN)]),
+        )
     })?;
     no_cred_id_in("Idempotency-Key", v)?;
     Ok(Some(v.to_owned()))

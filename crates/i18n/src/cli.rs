@@ -1,0 +1,99 @@
+//! The command line's sentences: errors first, then what the commands print.
+//!
+//! The language is `--lang`, else the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh*` is Chinese), else English.
+//! Machine-readable output (`--json`, CSV, JSONL) keeps its keys and codes in every language; only the human
+//! sentences in it change.
+
+crate::texts! {
+    /// Prefix of every error line on standard error.
+    ERROR_PREFIX { en: "error: ", zh: "错误：" }
+    NOTE_PREFIX { en: "note: ", zh: "注意：" }
+    CANNOT_START_RUNTIME { en: "cannot start the async runtime: {error}", zh: "无法启动异步运行时：{error}" }
+    CANNOT_LISTEN { en: "cannot listen on {addr}", zh: "无法监听 {addr}" }
+    CANNOT_CREATE_DIR { en: "cannot create {path}", zh: "无法创建 {path}" }
+    CANNOT_OPEN_DATABASE { en: "cannot open the database", zh: "无法打开数据库" }
+    STORE_NOT_FOUND {
+        en: "{error}: check data_dir or database_url (WXRN_DATA_DIR, WXRN_DATABASE_URL, --config); `wxrealname serve` and `wxrealname keys create` create a store, this command does not",
+        zh: "{error}：请检查 data_dir 或 database_url（WXRN_DATA_DIR、WXRN_DATABASE_URL、--config）；`wxrealname serve` 和 `wxrealname keys create` 会创建数据库，本命令不会",
+    }
+    CANNOT_READ_FILE { en: "cannot read {path}: {error}", zh: "无法读取 {path}：{error}" }
+
+    // wxrealname idcard check
+    IDCARD_NO_INPUT {
+        en: "no ID numbers given (pass them as arguments or with --file)",
+        zh: "没有给出身份证号（请作为参数传入，或用 --file 指定文件）",
+    }
+    IDCARD_VALID { en: "valid", zh: "有效" }
+    IDCARD_INVALID { en: "invalid", zh: "无效" }
+    IDCARD_BORN { en: "born {date}", zh: "出生 {date}" }
+    IDCARD_MALE { en: "male", zh: "男" }
+    IDCARD_FEMALE { en: "female", zh: "女" }
+    IDCARD_UNDER_14 { en: "under 14", zh: "未满14周岁" }
+    IDCARD_LEGACY_HINT { en: " (18-digit form: {hint})", zh: "（18位号码：{hint}）" }
+    IDCARD_SUMMARY {
+        en: "{total} checked, {valid} valid, {invalid} invalid",
+        zh: "共检查 {total} 个，有效 {valid} 个，无效 {invalid} 个",
+    }
+
+    // wxrealname check
+    CHECK_NO_SECRET {
+        en: "set the app secret in the WXRN_APP_SECRET environment variable",
+        zh: "请在环境变量 WXRN_APP_SECRET 中设置小程序的 AppSecret",
+    }
+    CHECK_BAD_APPID { en: "--appid is not a valid appid", zh: "--appid 不是有效的 appid" }
+    CHECK_BAD_OPENID { en: "--openid is not a valid openid", zh: "--openid 不是有效的 openid" }
+    CHECK_BAD_NAME { en: "--name: {reason} ({code})", zh: "--name：{reason}（{code}）" }
+    CHECK_BAD_CRED_ID { en: "--cred-id: {reason} ({code})", zh: "--cred-id：{reason}（{code}）" }
+    CHECK_BAD_TOKEN_KIND {
+        en: "--token-kind must be stable or classic, not {value}",
+        zh: "--token-kind 只能是 stable 或 classic，而不是 {value}",
+    }
+    CHECK_MAY_HAVE_REACHED {
+        en: "the call may have reached WeChat, so the code may be spent; it was not resent",
+        zh: "这次调用可能已到达微信，code 可能已失效；没有重发",
+    }
+
+    // wxrealname keys
+    KEYS_UNKNOWN_APP {
+        en: "app {app} is not in the configuration's [[apps]]",
+        zh: "小程序 {app} 不在配置的 [[apps]] 中",
+    }
+    KEYS_EMPTY_NAME { en: "--name must not be empty", zh: "--name 不能为空" }
+    KEYS_CREATED {
+        en: "Store the key now: it is not shown again (only its hash is kept).",
+        zh: "请立即保存这个密钥：它不会再次显示（只保存其哈希）。",
+    }
+    KEYS_MASTER_EXISTS {
+        en: "{path} already exists; refusing to overwrite a key (losing it would make the stored identities unmatchable and the audit trail unverifiable)",
+        zh: "{path} 已存在；拒绝覆盖密钥（丢失它会使已存的身份无法匹配、审计链无法验证）",
+    }
+    KEYS_MASTER_WRITTEN {
+        en: "wrote a new master key to {path} (mode 0600).\nSet it in the configuration:\n\n[blind_index]\nkey_file = \"{path}\"\n\nKeep it outside data_dir, and back it up apart from the database.",
+        zh: "已将新的主密钥写入 {path}（权限 0600）。\n请在配置中设置：\n\n[blind_index]\nkey_file = \"{path}\"\n\n请把它放在 data_dir 之外，并与数据库分开备份。",
+    }
+    KEYS_REVOKED { en: "revoked {id}", zh: "已吊销 {id}" }
+    KEYS_NO_ACTIVE_KEY { en: "no active key with id {id}", zh: "没有 id 为 {id} 的有效密钥" }
+
+    // wxrealname audit
+    AUDIT_BAD_FORMAT { en: "--format must be jsonl or csv", zh: "--format 只能是 jsonl 或 csv" }
+    AUDIT_BAD_SINCE {
+        en: "--since must be RFC 3339, YYYY-MM-DD, or an age like 7d",
+        zh: "--since 须为 RFC 3339 时间、YYYY-MM-DD 日期，或 7d 这样的时长",
+    }
+    AUDIT_BAD_OLDER_THAN {
+        en: "--older-than must be an age like 180d, 12h or 30m",
+        zh: "--older-than 须为 180d、12h 或 30m 这样的时长",
+    }
+    AUDIT_CHAIN_OK { en: "audit chain ok: {rows} rows verified", zh: "审计链完好：已验证 {rows} 行" }
+    AUDIT_FROM_CHECKPOINT { en: " (from the purge checkpoint)", zh: "（从清理检查点开始）" }
+    AUDIT_ANCHORED {
+        en: ", agreeing with the anchor ({entries} entries, newest at row {seq})",
+        zh: "，与锚点一致（{entries} 条，最新一条在第 {seq} 行）",
+    }
+    AUDIT_CHAIN_BROKEN { en: "audit chain BROKEN at row {seq}: {error}", zh: "审计链在第 {seq} 行断裂：{error}" }
+    AUDIT_PURGED {
+        en: "purged {rows} audit rows and {codes} replay-guard entries",
+        zh: "已清理 {rows} 行审计记录和 {codes} 条防重放记录",
+    }
+    AUDIT_PURGE_CHECKPOINT { en: "; the chain now starts after row {seq}", zh: "；审计链现在从第 {seq} 行之后开始" }
+}
