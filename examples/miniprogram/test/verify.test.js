@@ -78,7 +78,8 @@ test('a failed jump says so, and a later show is not mistaken for a decline', ()
   t.wx.calls.navigateToMiniProgram[0].fail({ errMsg: 'navigateToMiniProgram:fail cancel' });
   assert.equal(t.page.data.status, 'failed');
   assert.equal(t.page.data.errorCode, 'jump_failed');
-  assert.match(t.page.data.message, /fail cancel/);
+  assert.equal(t.page.data.message, '无法打开微信实名验证页面，请稍后重试');
+  assert.doesNotMatch(t.page.data.message, /fail/, 'errMsg is a developer hint');
   t.show(returnFromCityServices({}));
   assert.equal(t.page.data.status, 'failed');
   assert.equal(t.wx.calls.request.length, 0);
@@ -99,20 +100,32 @@ test('a repeated scene-1038 show with the same code does not call the back end t
   assert.equal(t.page.data.outcome, 'id_mismatch');
 });
 
-test('back-end errors and network failures show their code', () => {
+test('back-end errors show the user_message, never the developer message, and keep their code', () => {
   const t = load();
   t.fill(NAME, ID);
   t.page.startVerification();
   t.show(returnFromCityServices({ code: 'code-4' }));
-  t.wx.calls.request[0].success({ statusCode: 422, data: { error: { code: 'invalid_code', message: 'WeChat rejected the code' } } });
+  t.wx.calls.request[0].success({
+    statusCode: 422,
+    data: { error: { code: 'invalid_code', message: 'WeChat rejected the code', user_message: '授权已失效，请重新点击核验' } },
+  });
   assert.equal(t.page.data.status, 'failed');
   assert.equal(t.page.data.errorCode, 'invalid_code');
+  assert.equal(t.page.data.message, '授权已失效，请重新点击核验');
 
   t.page.startOver();
   t.page.startVerification();
   t.show(returnFromCityServices({ code: 'code-5' }));
   t.wx.calls.request[1].fail({ errMsg: 'request:fail timeout' });
   assert.equal(t.page.data.errorCode, 'network');
+  assert.equal(t.page.data.message, '网络不给力，请检查网络后重试');
+
+  // An answer without user_message (a proxy's error page, an old gateway): a generic sentence, not `message`.
+  t.page.startOver();
+  t.page.startVerification();
+  t.show(returnFromCityServices({ code: 'code-7' }));
+  t.wx.calls.request[2].success({ statusCode: 503, data: { error: { code: 'upstream_unavailable', message: 'WeChat did not answer usefully' } } });
+  assert.equal(t.page.data.message, '验证失败，请稍后重试');
 });
 
 test('a page reloaded while away does not send an empty form', () => {

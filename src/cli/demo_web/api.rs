@@ -8,7 +8,8 @@
 //! | `POST /api/verify` `{state, code}` | the user came back with a code: calls the gateway's `POST /v1/verifications` with the API key, which only this server holds |
 //! | `POST /api/abandon` `{state}` | the user came back without one (declined, cancelled): forget the values |
 //!
-//! Errors are `{"error": {"code", "message", "message_zh"?}}`. Nothing here logs a name or an ID number.
+//! Errors are `{"error": {"code", "message", "user_message", "message_zh"?}}`, like the gateway's: `message` for
+//! developers, `user_message` (Chinese; from `i18n::demo`) for the page to show. Nothing here logs a name or an ID number.
 use super::pending::Pending;
 use super::{Shared, return_url};
 use axum::extract::State;
@@ -32,19 +33,19 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/api/abandon", post(abandon))
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+fn error(status: StatusCode, code: &str, text: i18n::api::ErrorText) -> Response {
+    (status, Json(json!({"error": envelope(code, text)}))).into_response()
+}
+
+fn envelope(code: &str, text: i18n::api::ErrorText) -> Value {
+    json!({"code": code, "message": text.message.en, "user_message": text.user_message.zh})
 }
 
 fn bad_json(_: JsonRejection) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_request",
-        "the body is not JSON of the expected shape",
+        i18n::demo::BAD_JSON,
     )
 }
 
@@ -107,7 +108,7 @@ async fn validate(body: Result<Json<FieldBody>, JsonRejection>) -> Response {
         None => error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "field must be real_name or cred_id",
+            i18n::demo::UNKNOWN_FIELD,
         ),
     }
 }
@@ -131,7 +132,7 @@ async fn start(State(s): State<Shared>, body: Result<Json<StartBody>, JsonReject
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_openid",
-            "pick a demo user first",
+            i18n::demo::NO_USER,
         );
     };
     // The same check as the live one: a bad value never reaches the consent page, let alone the gateway.
@@ -148,7 +149,7 @@ async fn start(State(s): State<Shared>, body: Result<Json<StartBody>, JsonReject
             return (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(json!({
-                    "error": {"code": "invalid_fields", "message": "fix the highlighted fields"},
+                    "error": envelope("invalid_fields", i18n::demo::INVALID_FIELDS),
                     "fields": fields,
                 })),
             )
@@ -163,11 +164,7 @@ async fn start(State(s): State<Shared>, body: Result<Json<StartBody>, JsonReject
     };
     let openid = pending.openid.as_str().to_owned();
     let Some(state) = s.pending.insert(pending, Instant::now()) else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many verifications in progress; try again in a few minutes",
-        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, "busy", i18n::demo::BUSY);
     };
     let consent_url = sandbox_consent_url(&s, &openid, &state);
     Json(json!({"consent_url": consent_url, "state": state})).into_response()
@@ -214,7 +211,7 @@ async fn verify(
         return error(
             StatusCode::NOT_FOUND,
             "unknown_state",
-            "this verification is unknown or expired; start again",
+            i18n::demo::UNKNOWN_STATE,
         );
     };
     let request = json!({
@@ -245,7 +242,7 @@ async fn verify(
             return error(
                 StatusCode::BAD_GATEWAY,
                 "gateway_unreachable",
-                "the gateway did not answer",
+                i18n::demo::GATEWAY_UNREACHABLE,
             );
         }
     };
@@ -256,7 +253,7 @@ async fn verify(
             return error(
                 StatusCode::BAD_GATEWAY,
                 "gateway_unreachable",
-                "the gateway's answer could not be read",
+                i18n::demo::GATEWAY_UNREADABLE,
             );
         }
     };

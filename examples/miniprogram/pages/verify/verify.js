@@ -48,11 +48,13 @@ Page({
       path: CONSENT_PATH,
       // `success` only means the jump happened: the code arrives later, in App.onShow.
       fail: (err) => {
+        console.warn('navigateToMiniProgram failed', err && err.errMsg);
         app.cancelRealnameReturn();
         this.setData({
           status: 'failed',
           errorCode: 'jump_failed',
-          message: '无法打开微信实名验证页面：' + ((err && err.errMsg) || '未知原因'),
+          // errMsg ("navigateToMiniProgram:fail ...") is for developers: it goes to the console, not the user.
+          message: '无法打开微信实名验证页面，请稍后重试',
         });
       },
     });
@@ -94,14 +96,16 @@ Page({
           return;
         }
         const error = body.error || {};
+        // `user_message` is written for the user and shown as is; `message` is for developers, never shown.
         this.setData({
           status: 'failed',
           errorCode: error.code || 'http_' + res.statusCode,
-          message: error.message || '验证失败，请稍后重试',
+          message: error.user_message || '验证失败，请稍后重试',
         });
       },
       fail: (err) => {
-        this.setData({ status: 'failed', errorCode: 'network', message: (err && err.errMsg) || '网络错误' });
+        console.warn('wx.request failed', err && err.errMsg);
+        this.setData({ status: 'failed', errorCode: 'network', message: '网络不给力，请检查网络后重试' });
       },
     });
   },

@@ -145,7 +145,8 @@
         applyVerdict(v.field, v);
       }
     } else {
-      $('form-error').textContent = (r.json && r.json.error && r.json.error.message) || 'HTTP ' + r.status;
+      // user_message is written for the person at the page; message is for developers and never shown.
+      $('form-error').textContent = (r.json && r.json.error && r.json.error.user_message) || FALLBACK_USER_MESSAGE;
     }
     updateButton();
   }
@@ -208,12 +209,17 @@
     ]);
   }
 
+  // When an answer has no user_message (the network failed): never a developer's sentence.
+  const FALLBACK_USER_MESSAGE = '服务繁忙，请稍后重试';
+
   function showError(status, error) {
-    const e = error || { code: 'unknown', message: 'no answer' };
+    const e = error || { code: 'unknown' };
+    // The gateway's user_message, meant for the end user as is; its `message` is for developers and stays in
+    // the network tab.
     showResult('error', 'fail', '验证失败', 'The verification failed', [
+      ['说明 · Message', e.user_message || FALLBACK_USER_MESSAGE, 'error-message', 'prose'],
       ['错误码 · Error code', e.code, 'error-code'],
       ['微信错误码 · WeChat errcode', e.errcode, 'wechat-errcode'],
-      ['说明 · Message', e.message, 'error-message', 'prose'],
       ['HTTP', status],
     ]);
   }
