@@ -108,9 +108,11 @@ pub struct Idcheck {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Verifications that reach WeChat per user (appid + openid) per day (Asia/Shanghai). 0 = no limit.
+    /// Verifications that reach WeChat per user (appid + openid) per day (Asia/Shanghai). 0 = no limit. Attempts that
+    /// never reach WeChat (no access token, breaker open, connection failed before sending) do not count.
     pub per_openid_per_day: u32,
-    /// Verifications that reach WeChat per API key per second. 0 = no limit.
+    /// Verification attempts per API key per second, whether or not they reach WeChat (every attempt that gets
+    /// past validation, the replay guard and the circuit breaker). 0 = no limit.
     pub per_key_per_second: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,

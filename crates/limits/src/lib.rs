@@ -1,4 +1,6 @@
-//! Rate limits: fixed windows counted per bucket.
+//! Rate limits: fixed windows counted per bucket. A call is counted before it is made ([`Limiter::hit`], which
+//! never lets two concurrent calls pass the limit together) and given back ([`Limiter::give_back`]) when it
+//! provably did not happen, so that a limit can count only the calls that were really made.
 //!
 //! A crate of its own so that the in-memory counters (here) and the Redis ones (`redis-state`) share one trait
 //! and one notion of a window without either depending on the database crates.
@@ -63,6 +65,18 @@ pub trait Limiter: Send + Sync + std::fmt::Debug {
         window: Window,
         now: SystemTime,
     ) -> Result<Decision, LimitError>;
+
+    /// Give back one call that [`hit`](Self::hit) counted in `bucket` at `counted_at` (pass the same instant, so
+    /// that the same window is found): the call it allowed did not happen. Never below zero.
+    async fn give_back(
+        &self,
+        bucket: &str,
+        window: Window,
+        counted_at: SystemTime,
+    ) -> Result<(), LimitError>;
+
+    /// The calls counted in `bucket` in the window that holds `now`.
+    async fn used(&self, bucket: &str, window: Window, now: SystemTime) -> Result<u32, LimitError>;
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +113,29 @@ impl Limiter for MemoryLimiter {
         *c += 1;
         Ok(Decision::Allowed)
     }
+
+    async fn give_back(
+        &self,
+        bucket: &str,
+        window: Window,
+        counted_at: SystemTime,
+    ) -> Result<(), LimitError> {
+        let (n, _) = window.locate(counted_at);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = counts.get_mut(&(bucket.to_owned(), window, n)) {
+            *c = c.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn used(&self, bucket: &str, window: Window, now: SystemTime) -> Result<u32, LimitError> {
+        let (n, _) = window.locate(now);
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(counts
+            .get(&(bucket.to_owned(), window, n))
+            .copied()
+            .unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +169,36 @@ mod tests {
             l.hit("k", 3, Window::Second, at(101)).await.unwrap(),
             Decision::Allowed
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_given_back_frees_its_place_in_its_own_window() {
+        let l = MemoryLimiter::default();
+        assert_eq!(
+            l.hit("u", 1, Window::Day, at(100)).await.unwrap(),
+            Decision::Allowed
+        );
+        assert!(matches!(
+            l.hit("u", 1, Window::Day, at(100)).await.unwrap(),
+            Decision::Denied { .. }
+        ));
+        l.give_back("u", Window::Day, at(100)).await.unwrap();
+        assert_eq!(l.used("u", Window::Day, at(100)).await.unwrap(), 0);
+        assert_eq!(
+            l.hit("u", 1, Window::Day, at(100)).await.unwrap(),
+            Decision::Allowed
+        );
+        // Never below zero, and a give-back for yesterday leaves today alone.
+        l.give_back("u", Window::Day, at(100)).await.unwrap();
+        l.give_back("u", Window::Day, at(100)).await.unwrap();
+        assert_eq!(l.used("u", Window::Day, at(100)).await.unwrap(), 0);
+        let tomorrow = at(100 + 86_400);
+        assert_eq!(
+            l.hit("u", 1, Window::Day, tomorrow).await.unwrap(),
+            Decision::Allowed
+        );
+        l.give_back("u", Window::Day, at(100)).await.unwrap();
+        assert_eq!(l.used("u", Window::Day, tomorrow).await.unwrap(), 1);
     }
 
     #[tokio::test]

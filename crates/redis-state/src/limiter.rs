@@ -26,6 +26,17 @@ return 1",
     )
 });
 
+/// Gives back one counted call, never below zero; a key that is gone (its window ended) is left gone.
+static GIVE_BACK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then
+    redis.call('DECR', KEYS[1])
+end
+return 0",
+    )
+});
+
 /// The shared limiter. See the crate docs for its keys.
 #[derive(Debug)]
 pub struct RedisLimiter {
@@ -35,6 +46,11 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     pub(crate) fn new(conn: Conn) -> Self {
         Self { conn }
+    }
+
+    fn key(&self, bucket: &str, window: Window, number: u64) -> String {
+        let name = window.name();
+        self.conn.key(&format!("limit:{name}:{number}:{bucket}"))
     }
 }
 
@@ -48,8 +64,7 @@ impl Limiter for RedisLimiter {
         now: SystemTime,
     ) -> Result<Decision, LimitError> {
         let (number, left_secs) = window.locate(now);
-        let name = window.name();
-        let key = self.conn.key(&format!("limit:{name}:{number}:{bucket}"));
+        let key = self.key(bucket, window, number);
         let expiry_ms = left_secs * 1_000 + EXPIRY_SLACK_MS;
         let allowed: i64 = self
             .conn
@@ -68,5 +83,34 @@ impl Limiter for RedisLimiter {
                 retry_after_secs: left_secs.max(1),
             }
         })
+    }
+
+    async fn give_back(
+        &self,
+        bucket: &str,
+        window: Window,
+        counted_at: SystemTime,
+    ) -> Result<(), LimitError> {
+        let (number, _) = window.locate(counted_at);
+        let key = self.key(bucket, window, number);
+        let _: i64 = self
+            .conn
+            .run("rate-limit give back", async |c| {
+                GIVE_BACK.key(&key).invoke_async(c).await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn used(&self, bucket: &str, window: Window, now: SystemTime) -> Result<u32, LimitError> {
+        let (number, _) = window.locate(now);
+        let key = self.key(bucket, window, number);
+        let count: Option<u32> = self
+            .conn
+            .run("rate-limit read", async |c| {
+                redis::cmd("GET").arg(&key).query_async(c).await
+            })
+            .await?;
+        Ok(count.unwrap_or(0))
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The matrix is documented in `docs/reliability.md` (between the `fault-matrix` markers), and each test here
 //! runs one of its rows and asserts exactly the documented cells: what the caller gets, what is audited, how
-//! many WeChat calls were made, how many codes WeChat spent, and what the same code gets when sent again.
+//! many WeChat calls were made, how many codes WeChat spent, what the same code gets when sent again, and
+//! whether the attempt counted against the user's `limits.per_openid_per_day`.
 //! Every row also checks that no code was ever spent twice: WeChat (the sandbox) never answered 80113 except
 //! where the row injects it, and it consumed at most the one code the row sent.
 
@@ -76,13 +77,14 @@ fn documented() -> BTreeMap<String, Vec<String>> {
 }
 
 /// The cells the test compares, in the table's order.
-const COLUMNS: [&str; 6] = [
+const COLUMNS: [&str; 7] = [
     "caller gets",
     "audited",
     "check calls",
     "token calls",
     "codes spent at WeChat",
     "same code again",
+    "counted against the user's limit",
 ];
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -135,6 +137,20 @@ fn audited(new: &[store::AuditRecord]) -> String {
         ),
         more => panic!("one request wrote {} audit rows", more.len()),
     }
+}
+
+/// The user's count against `limits.per_openid_per_day` today.
+async fn user_count(app: &TestApp, body: &Value) -> u32 {
+    let bucket = format!("openid:{APPID}:{}", body["openid"].as_str().unwrap());
+    app.state
+        .limiter
+        .used(
+            &bucket,
+            limits::Window::Day,
+            wechat::Clock::now(&*app.clock),
+        )
+        .await
+        .unwrap()
 }
 
 /// `wxrn_upstream_requests_total` for the check endpoint with this result, from the gateway's /metrics text.
@@ -231,8 +247,10 @@ async fn run(row: &str) {
             app.fault(Fault::http_status(Endpoint::StableToken, 502).times(100))
         }
     }
+    let user_count_before = user_count(&app, &body).await;
     let reply = app.verify(&body).await;
     let calls = Counts::of(&wechat.stats()).since(before);
+    let counted = user_count(&app, &body).await > user_count_before;
     if let Scenario::Refused = scenario {
         assert!(
             upstream_requests(&app, "not_sent") > not_sent_before,
@@ -255,7 +273,7 @@ async fn run(row: &str) {
         expected,
         (reply.0, &reply.1),
         rows_before,
-        calls,
+        (calls, counted),
         &body,
     )
     .await;
@@ -283,7 +301,7 @@ async fn check_row(
     expected: &[String],
     (status, reply): (u16, &Value),
     rows_before: usize,
-    calls: Counts,
+    (calls, counted): (Counts, bool),
     body: &Value,
 ) {
     let rows = audit_rows(app).await;
@@ -308,6 +326,7 @@ async fn check_row(
         calls.tokens.to_string(),
         calls.consumed.to_string(),
         again,
+        if counted { "yes" } else { "no" }.to_owned(),
     ];
     for (i, column) in COLUMNS.iter().enumerate() {
         assert_eq!(

@@ -15,3 +15,4 @@ mod outcomes;
 mod privacy;
 mod records;
 mod tokens;
+mod user_limit;

@@ -337,3 +337,68 @@ pub async fn concurrent_hits_never_pass_the_limit(b: &impl Backend) {
                 })
     );
 }
+
+/// Issue 13 §3: a count given back (the call did not happen) frees its place for every instance, never goes
+/// below zero, and only in the window it was counted in.
+pub async fn a_count_given_back_frees_its_place_across_instances(b: &impl Backend) {
+    let (one, two) = (b.instance().await.limiter, b.instance().await.limiter);
+    assert_eq!(
+        one.hit("u", 1, Window::Day, at(NOON)).await.unwrap(),
+        Decision::Allowed
+    );
+    assert!(matches!(
+        two.hit("u", 1, Window::Day, at(NOON)).await.unwrap(),
+        Decision::Denied { .. }
+    ));
+    two.give_back("u", Window::Day, at(NOON)).await.unwrap();
+    assert_eq!(one.used("u", Window::Day, at(NOON)).await.unwrap(), 0);
+    assert_eq!(
+        two.hit("u", 1, Window::Day, at(NOON)).await.unwrap(),
+        Decision::Allowed
+    );
+    assert_eq!(one.used("u", Window::Day, at(NOON)).await.unwrap(), 1);
+    for _ in 0..3 {
+        one.give_back("u", Window::Day, at(NOON)).await.unwrap();
+    }
+    assert_eq!(two.used("u", Window::Day, at(NOON)).await.unwrap(), 0);
+    let tomorrow = at(NOON + 86_400);
+    assert_eq!(
+        one.hit("u", 1, Window::Day, tomorrow).await.unwrap(),
+        Decision::Allowed
+    );
+    two.give_back("u", Window::Day, at(NOON)).await.unwrap();
+    assert_eq!(one.used("u", Window::Day, tomorrow).await.unwrap(), 1);
+}
+
+/// Counting first and giving back after never lets concurrent callers on several instances hold more than the
+/// limit: what is kept at the end is what was counted and not given back, at most the limit.
+pub async fn concurrent_counts_and_give_backs_never_pass_the_limit(b: &impl Backend) {
+    let instances = [b.instance().await.limiter, b.instance().await.limiter];
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let l = instances[i % 2].clone();
+            tokio::spawn(async move {
+                let allowed =
+                    l.hit("burst", 20, Window::Day, at(NOON)).await.unwrap() == Decision::Allowed;
+                // Every third call "does not happen" and gives its count back.
+                if allowed && i % 3 == 0 {
+                    l.give_back("burst", Window::Day, at(NOON)).await.unwrap();
+                    return 0;
+                }
+                u32::from(allowed)
+            })
+        })
+        .collect();
+    let mut kept = 0;
+    for task in tasks {
+        kept += task.await.unwrap();
+    }
+    assert!(kept <= 20, "{kept} calls kept with a limit of 20");
+    assert_eq!(
+        instances[0]
+            .used("burst", Window::Day, at(NOON))
+            .await
+            .unwrap(),
+        kept
+    );
+}

@@ -39,6 +39,8 @@ macro_rules! contract_suite {
             case!(limiter_windows_and_buckets_are_independent);
             case!(limits_hold_across_instances);
             case!(concurrent_hits_never_pass_the_limit);
+            case!(a_count_given_back_frees_its_place_across_instances);
+            case!(concurrent_counts_and_give_backs_never_pass_the_limit);
         }
     };
 }

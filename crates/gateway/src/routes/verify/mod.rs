@@ -197,8 +197,8 @@ fn fingerprint(st: &AppState, req: &ValidRequest) -> Vec<u8> {
 async fn attempt(st: &AppState, req: &ValidRequest, started: Instant) -> Ended<VerificationView> {
     let entry = record::entry(st, req);
     let code_hash = pii::code_hash(&req.appid, &req.code);
-    let permit = match before_call(st, req, &code_hash, entry.at_ms).await {
-        Ok(permit) => permit,
+    let (permit, counted) = match before_call(st, req, &code_hash, entry.at_ms).await {
+        Ok(ready) => ready,
         Err(Refusal::Recorded(e)) => {
             return record::verification(st, req, entry, Err(e), started).await;
         }
@@ -206,6 +206,10 @@ async fn attempt(st: &AppState, req: &ValidRequest, started: Instant) -> Ended<V
     };
     let mut entry = entry;
     let outcome = upstream::call(st, req, permit, &mut entry).await;
+    if upstream::never_sent(&outcome) {
+        // Not a call to WeChat: it does not count against the user's day.
+        counted.give_back(st).await;
+    }
     let releases_code = upstream::releases_code(&outcome);
     let ended = record::verification(st, req, entry, outcome, started).await;
     if releases_code {
@@ -214,20 +218,30 @@ async fn attempt(st: &AppState, req: &ValidRequest, started: Instant) -> Ended<V
     ended
 }
 
-/// Every step that may refuse before WeChat is called, in order; the last one reserves the code. The permit is
-/// the circuit breaker's leave for the one call.
+/// Every step that may refuse before WeChat is called, in order; the last one reserves the code. Returns the
+/// circuit breaker's leave for the one call, and the user's daily count to give back if the call does not
+/// happen. A refusal after the rate limits gives that count back at once.
 async fn before_call(
     st: &AppState,
     req: &ValidRequest,
     code_hash: &[u8],
     at_ms: i64,
-) -> Result<wechat::Permit, Refusal> {
+) -> Result<(wechat::Permit, policy::Counted), Refusal> {
     policy::refusal(st, req, code_hash).await?;
     let permit = policy::admit(st, &req.appid)?;
-    policy::rate_limits(st, &policy::verification_limits(st, req)).await?;
-    policy::token(st, &req.appid).await?;
-    upstream::reserve(st, &req.appid, code_hash, at_ms).await?;
-    Ok(permit)
+    let counted = policy::rate_limits(st, &policy::verification_limits(st, req)).await?;
+    let ready = async {
+        policy::token(st, &req.appid).await?;
+        upstream::reserve(st, &req.appid, code_hash, at_ms).await
+    }
+    .await;
+    match ready {
+        Ok(()) => Ok((permit, counted)),
+        Err(refusal) => {
+            counted.give_back(st).await;
+            Err(refusal)
+        }
+    }
 }
 
 /// A stored verification (masked). Visible to keys allowed for its app.

@@ -4,13 +4,15 @@
 //! In the order the pipeline asks ([`super::attempt`]): [`refusal`] (the refusals no retry can pass), [`admit`]
 //! (the circuit breaker), [`rate_limits`], [`token`] (an access token can be had). The rate limits come after the
 //! breaker, so that an outage does not use up the user's allowance, and before the token, so that a caller over
-//! its limit costs no token fetch.
+//! its limit costs no token fetch; the user's daily count is given back when the call then does not happen
+//! ([`Counted::give_back`]).
 
 use super::Refusal;
 use super::request::ValidRequest;
 use crate::error::ApiError;
 use crate::state::AppState;
 use limits::{Decision, Window};
+use std::time::SystemTime;
 use wechat::Permit;
 
 /// Guardian consent for a minor (when `policy.require_guardian_consent` is on), then the replay guard: a code
@@ -49,9 +51,14 @@ pub(crate) struct Limit {
     pub per: u32,
     pub bucket: String,
     pub window: Window,
+    /// Count only calls that reach the upstream: the count is given back ([`Counted::give_back`]) when the call
+    /// does not happen. Otherwise every attempt that gets this far counts.
+    pub only_calls_made: bool,
 }
 
-/// A verification's limits: `limits.per_key_per_second` for the API key, `limits.per_openid_per_day` for the user.
+/// A verification's limits: `limits.per_key_per_second` for the API key (every attempt from here on counts),
+/// `limits.per_openid_per_day` for the user (only calls that reach WeChat count: an outage must not use up the
+/// user's day).
 pub(crate) fn verification_limits(st: &AppState, req: &ValidRequest) -> [Limit; 2] {
     let limits = &st.cfg.limits;
     [
@@ -59,38 +66,71 @@ pub(crate) fn verification_limits(st: &AppState, req: &ValidRequest) -> [Limit; 
             per: limits.per_key_per_second,
             bucket: format!("key:{}", req.caller.key_id),
             window: Window::Second,
+            only_calls_made: false,
         },
         Limit {
             per: limits.per_openid_per_day,
             bucket: format!("openid:{}:{}", req.appid, req.openid),
             window: Window::Day,
+            only_calls_made: true,
         },
     ]
 }
 
+/// What [`rate_limits`] counted against limits that count only calls made: to give back if the call does not
+/// happen. Counting first and giving back after (rather than counting after the call) keeps two concurrent
+/// attempts from passing a limit together.
+pub(crate) struct Counted {
+    buckets: Vec<(String, Window)>,
+    at: SystemTime,
+}
+
+impl Counted {
+    /// The call did not happen (refused after the rate limits, or the connection failed before anything was
+    /// sent): give back its counts. A limiter that cannot be reached keeps them (the user loses one call, nothing
+    /// more).
+    pub(crate) async fn give_back(self, st: &AppState) {
+        for (bucket, window) in &self.buckets {
+            if let Err(e) = st.limiter.give_back(bucket, *window, self.at).await {
+                tracing::warn!(error = %e, "could not give back a rate-limit count");
+            }
+        }
+    }
+}
+
 /// Count this request against each limit in turn; the first one passed refuses it (429 `rate_limited` with
-/// `Retry-After`, recorded). A limiter that cannot be reached refuses it too (503, not recorded).
-pub(crate) async fn rate_limits(st: &AppState, limits: &[Limit]) -> Result<(), Refusal> {
+/// `Retry-After`, recorded) and gives back what was counted. A limiter that cannot be reached refuses it too
+/// (503, not recorded).
+pub(crate) async fn rate_limits(st: &AppState, limits: &[Limit]) -> Result<Counted, Refusal> {
     let now = st.clock.now();
+    let mut counted = Counted {
+        buckets: Vec::new(),
+        at: now,
+    };
     for limit in limits.iter().filter(|l| l.per > 0) {
-        match st
+        let refusal = match st
             .limiter
             .hit(&limit.bucket, limit.per, limit.window, now)
             .await
         {
-            Ok(Decision::Allowed) => {}
+            Ok(Decision::Allowed) => {
+                if limit.only_calls_made {
+                    counted.buckets.push((limit.bucket.clone(), limit.window));
+                }
+                continue;
+            }
             Ok(Decision::Denied { retry_after_secs }) => {
-                return Err(Refusal::Recorded(ApiError::RateLimited {
-                    retry_after_secs,
-                }));
+                Refusal::Recorded(ApiError::RateLimited { retry_after_secs })
             }
             Err(e) => {
                 tracing::error!(error = %e, "rate limiter");
-                return Err(Refusal::Unrecorded(ApiError::DependencyUnavailable));
+                Refusal::Unrecorded(ApiError::DependencyUnavailable)
             }
-        }
+        };
+        counted.give_back(st).await;
+        return Err(refusal);
     }
-    Ok(())
+    Ok(counted)
 }
 
 /// Make sure a token can be had before the code is spent: if WeChat's token endpoint or the shared token store is
