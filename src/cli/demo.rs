@@ -79,6 +79,7 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
     let (_, key) = super::keys::create(
         app.state().store.as_ref(),
         vec![sandbox::demo::APPID.into()],
+        Vec::new(),
         "demo".into(),
     )
     .await?;

@@ -9,13 +9,17 @@ use store::OpenMode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Create an API key bound to one or more apps. The key is printed once and stored only as a hash.
+    /// Create an API key bound to one or more apps (WeChat's check) and/or with the `idcheck` scope (the paid
+    /// name + ID-number check). The key is printed once and stored only as a hash.
     Create {
         #[command(flatten)]
         config: ConfigArg,
         /// An appid this key may verify for (repeat for several).
-        #[arg(long = "app", required = true)]
+        #[arg(long = "app", required_unless_present = "scopes")]
         apps: Vec<String>,
+        /// A scope beyond the apps': `idcheck` (`POST /v1/idchecks`). A key may have apps and scopes.
+        #[arg(long = "scope", value_parser = ["idcheck"])]
+        scopes: Vec<String>,
         /// Who the key is for, e.g. "outpatient-backend".
         #[arg(long)]
         name: String,
@@ -87,6 +91,7 @@ fn now_ms() -> i64 {
 pub async fn create(
     store: &dyn store::Store,
     apps: Vec<String>,
+    scopes: Vec<String>,
     name: String,
 ) -> anyhow::Result<(String, String)> {
     let key = gateway::keys::mint();
@@ -96,6 +101,7 @@ pub async fn create(
             name,
             key_hash: key.hash.clone(),
             apps,
+            scopes,
             created_at_ms: now_ms(),
             revoked_at_ms: None,
         })
@@ -108,9 +114,12 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Create {
             config,
             apps,
+            mut scopes,
             name,
             json,
         } => {
+            scopes.sort();
+            scopes.dedup();
             let cfg = config.load_for_store()?;
             for app in &apps {
                 if !cfg.apps.iter().any(|a| &a.appid == app) {
@@ -123,7 +132,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 return Ok(EXIT_USAGE);
             }
             let store = open(&cfg, OpenMode::Create).await?;
-            let (id, key) = create(store.as_ref(), apps, name).await?;
+            let (id, key) = create(store.as_ref(), apps, scopes, name).await?;
             if json {
                 println!("{}", serde_json::json!({"id": id, "key": key}));
             } else {
@@ -138,8 +147,8 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 println!("{}", serde_json::to_string(&keys)?);
             } else {
                 println!(
-                    "{:<14} {:<8} {:<24} {:<24} apps",
-                    "id", "state", "name", "created"
+                    "{:<14} {:<8} {:<24} {:<24} {:<10} apps",
+                    "id", "state", "name", "created", "scopes"
                 );
                 for k in keys {
                     let state = if k.revoked_at_ms.is_some() {
@@ -149,11 +158,16 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                     };
                     let created = gateway::state::rfc3339(k.created_at_ms);
                     println!(
-                        "{:<14} {:<8} {:<24} {:<24} {}",
+                        "{:<14} {:<8} {:<24} {:<24} {:<10} {}",
                         k.id,
                         state,
                         k.name,
                         created,
+                        if k.scopes.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            k.scopes.join(",")
+                        },
                         k.apps.join(",")
                     );
                 }

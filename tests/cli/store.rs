@@ -84,6 +84,57 @@ fn read_only_commands_refuse_a_missing_sqlite_store_and_create_nothing() {
     assert!(stdout(&o).contains("first"), "{}", stdout(&o));
 }
 
+/// `keys create --scope idcheck`: a key for the paid name + ID-number check, with or without apps; a key needs
+/// one or the other, and only known scopes are accepted.
+#[test]
+fn keys_carry_the_idcheck_scope_with_or_without_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let create = |extra: &[&str]| {
+        let mut args = vec!["keys", "create", "--config", cfg, "--json"];
+        args.extend_from_slice(extra);
+        run_with(&args, &[])
+    };
+    let o = create(&["--scope", "idcheck", "--name", "clinic"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = create(&[
+        "--scope",
+        "idcheck",
+        "--app",
+        "wxd0000000000de301",
+        "--name",
+        "both",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for bad in [
+        &["--name", "nothing"][..],
+        &["--scope", "admin", "--name", "x"],
+    ] {
+        let o = create(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+    let o = run_with(&["keys", "list", "--config", cfg, "--json"], &[]);
+    let keys: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let by_name = |n: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("clinic")["scopes"], serde_json::json!(["idcheck"]));
+    assert_eq!(by_name("clinic")["apps"], serde_json::json!([]));
+    assert_eq!(by_name("both")["scopes"], serde_json::json!(["idcheck"]));
+    assert_eq!(
+        by_name("both")["apps"],
+        serde_json::json!(["wxd0000000000de301"])
+    );
+    let o = run_with(&["keys", "list", "--config", cfg], &[]);
+    assert!(stdout(&o).contains("idcheck"), "{}", stdout(&o));
+}
+
 /// A read-only open changes nothing: the database file is byte for byte the same after the readers ran.
 #[test]
 fn read_only_commands_leave_the_store_untouched() {

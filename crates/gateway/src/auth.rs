@@ -16,6 +16,8 @@ use subtle::ConstantTimeEq;
 pub struct Caller {
     pub key_id: String,
     pub apps: Vec<String>,
+    /// Scopes beyond the apps' (`idcheck`).
+    pub scopes: Vec<String>,
 }
 
 impl Caller {
@@ -33,6 +35,11 @@ impl Caller {
 
     pub fn may_use(&self, appid: &str) -> bool {
         self.apps.iter().any(|a| a == appid)
+    }
+
+    /// Whether the key has the `idcheck` scope (the paid name + ID-number check).
+    pub fn may_idcheck(&self) -> bool {
+        self.scopes.iter().any(|s| s == "idcheck")
     }
 }
 
@@ -58,6 +65,7 @@ pub(crate) async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, Ap
     Ok(Caller {
         key_id: record.id,
         apps: record.apps,
+        scopes: record.scopes,
     })
 }
 

@@ -9,8 +9,11 @@ pub struct ApiKeyRecord {
     pub name: String,
     #[serde(skip)]
     pub key_hash: Vec<u8>,
-    /// The appids this key may verify for.
+    /// The appids this key may verify for (its WeChat scope).
     pub apps: Vec<String>,
+    /// Scopes beyond the apps': `"idcheck"` (the paid name + ID-number check). A key may have both.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
 }

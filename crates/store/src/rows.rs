@@ -11,6 +11,7 @@ pub(crate) struct KeyRow {
     name: String,
     key_hash: Vec<u8>,
     apps: String,
+    scopes: String,
     created_at: i64,
     revoked_at: Option<i64>,
 }
@@ -23,6 +24,7 @@ impl KeyRow {
             name: r.get("name")?,
             key_hash: r.get("key_hash")?,
             apps: r.get("apps")?,
+            scopes: r.get("scopes")?,
             created_at: r.get("created_at")?,
             revoked_at: r.get("revoked_at")?,
         })
@@ -34,11 +36,14 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
     fn try_from(r: KeyRow) -> Result<Self, Error> {
         let apps = serde_json::from_str(&r.apps)
             .map_err(|_| Error::Corrupt(format!("api key {}: apps", r.id)))?;
+        let scopes = serde_json::from_str(&r.scopes)
+            .map_err(|_| Error::Corrupt(format!("api key {}: scopes", r.id)))?;
         Ok(Self {
             id: r.id,
             name: r.name,
             key_hash: r.key_hash,
             apps,
+            scopes,
             created_at_ms: r.created_at,
             revoked_at_ms: r.revoked_at,
         })

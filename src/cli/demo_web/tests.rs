@@ -48,6 +48,7 @@ impl Demo {
         let (_, key) = crate::cli::keys::create(
             app.state().store.as_ref(),
             vec![APPID.into()],
+            Vec::new(),
             "demo-test".into(),
         )
         .await

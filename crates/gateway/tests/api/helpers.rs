@@ -209,6 +209,7 @@ impl TestApp {
                 name: "test".into(),
                 key_hash: k.hash.clone(),
                 apps: apps.iter().map(|s| s.to_string()).collect(),
+                scopes: Vec::new(),
                 created_at_ms: 0,
                 revoked_at_ms: None,
             })

@@ -190,11 +190,12 @@ impl Store for PgStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        sqlx::query("INSERT INTO api_keys (id, name, key_hash, apps, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO api_keys (id, name, key_hash, apps, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&key.id)
             .bind(&key.name)
             .bind(&key.key_hash)
             .bind(serde_json::to_string(&key.apps).unwrap_or_default())
+            .bind(serde_json::to_string(&key.scopes).unwrap_or_default())
             .bind(key.created_at_ms)
             .bind(key.revoked_at_ms)
             .execute(&self.pool)

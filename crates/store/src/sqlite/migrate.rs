@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_signed_heads.sql"),
+    include_str!("../../migrations/sqlite/0003_key_scopes.sql"),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {
@@ -117,7 +118,7 @@ mod tests {
              INSERT INTO _sqlx_migrations VALUES (1, TRUE);",
         )
         .unwrap();
-        // Running 0001 again would fail on CREATE TABLE.
+        // Running 0001 again would fail on CREATE TABLE; the later ones are applied.
         run(&mut c).unwrap();
         let v: i64 = c
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -127,6 +128,26 @@ mod tests {
             MIGRATIONS.len() as i64,
             "0001 counted as done, the rest applied"
         );
+    }
+
+    #[test]
+    fn keys_of_a_version_1_file_get_no_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Connection::open(dir.path().join("m.db")).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO api_keys (id, name, key_hash, apps, created_at) VALUES ('k', 'n', x'00', '[\"wx1\"]', 1)",
+            [],
+        )
+        .unwrap();
+        run(&mut c).unwrap();
+        let scopes: String = c
+            .query_row("SELECT scopes FROM api_keys WHERE id = 'k'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(scopes, "[]");
     }
 
     #[test]

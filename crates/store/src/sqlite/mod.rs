@@ -266,12 +266,13 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.blocking(move |c| {
             c.execute(
-                "INSERT INTO api_keys (id, name, key_hash, apps, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO api_keys (id, name, key_hash, apps, scopes, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     key.id,
                     key.name,
                     key.key_hash,
                     serde_json::to_string(&key.apps).unwrap_or_default(),
+                    serde_json::to_string(&key.scopes).unwrap_or_default(),
                     key.created_at_ms,
                     key.revoked_at_ms
                 ],

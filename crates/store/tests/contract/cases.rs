@@ -45,6 +45,7 @@ fn key(id: &str) -> ApiKeyRecord {
         name: "hospital".into(),
         key_hash: vec![7; 32],
         apps: vec!["wxapp".into()],
+        scopes: Vec::new(),
         created_at_ms: 1,
         revoked_at_ms: None,
     }
@@ -66,6 +67,24 @@ pub async fn api_keys_round_trip_and_revoke(s: Arc<dyn Store>) {
         Some(5)
     );
     assert!(s.insert_api_key(&key("b")).await.is_err(), "ids are unique");
+    // Scopes round-trip; a key may have apps and the idcheck scope, or only the scope.
+    let both = ApiKeyRecord {
+        scopes: vec!["idcheck".into()],
+        ..key("c")
+    };
+    let only = ApiKeyRecord {
+        apps: Vec::new(),
+        scopes: vec!["idcheck".into()],
+        ..key("d")
+    };
+    for k in [&both, &only] {
+        s.insert_api_key(k).await.unwrap();
+        assert_eq!(s.api_key(&k.id).await.unwrap().as_ref(), Some(k));
+    }
+    assert_eq!(
+        s.api_key("a").await.unwrap().unwrap().scopes,
+        Vec::<String>::new()
+    );
 }
 
 pub async fn code_reserved_once_even_when_racing(s: Arc<dyn Store>) {

@@ -9,6 +9,7 @@ fn key(id: &str) -> ApiKeyRecord {
         name: "n".into(),
         key_hash: vec![7; 32],
         apps: vec!["wxd0000000000de301".into()],
+        scopes: Vec::new(),
         created_at_ms: 1,
         revoked_at_ms: None,
     }
