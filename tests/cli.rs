@@ -311,7 +311,28 @@ async fn audit_verify_export_purge_and_tamper_detection() {
         "1970-01-01T00:16:40.003Z",
     ]);
     let csv = stdout(&o);
+    assert!(
+        o.stdout.starts_with(b"\xEF\xBB\xBFseq,id,at,"),
+        "CSV starts with a UTF-8 BOM, then the header: {csv}"
+    );
+    assert_eq!(
+        o.stdout.windows(3).filter(|w| w == b"\xEF\xBB\xBF").count(),
+        1,
+        "one BOM"
+    );
+    assert!(csv.contains(",张*,"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 3, "header plus rows 3..=5: {csv}");
+    let plain = run(&[
+        "audit", "export", "--config", cfg, "--format", "csv", "--no-bom",
+    ]);
+    assert!(
+        plain.stdout.starts_with(b"seq,id,at,"),
+        "--no-bom: {}",
+        stdout(&plain)
+    );
+    assert_eq!(stdout(&plain).lines().count(), 1 + 5, "{}", stdout(&plain));
+    let jsonl = run(&["audit", "export", "--config", cfg, "--format", "jsonl"]);
+    assert!(jsonl.stdout.starts_with(b"{"), "no BOM in JSON lines");
     assert!(csv.contains("\"a, \"\"quoted\"\" purpose\""));
     assert_eq!(
         run(&["audit", "export", "--config", cfg, "--format", "xml"])

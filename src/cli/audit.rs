@@ -35,6 +35,10 @@ pub enum Command {
         /// Only rows at or after this time: RFC 3339 (2026-01-31T00:00:00Z), a date (2026-01-31), or an age (7d, 12h).
         #[arg(long)]
         since: Option<String>,
+        /// CSV without the UTF-8 byte-order mark it starts with by default (the BOM makes Excel read the file as
+        /// UTF-8, so masked names such as 张* show as written).
+        #[arg(long)]
+        no_bom: bool,
     },
     /// Delete rows older than an age (PIPL Art. 19 retention), keeping the rest verifiable.
     Purge {
@@ -92,6 +96,10 @@ fn csv_field(s: &str) -> String {
         s.to_owned()
     }
 }
+
+/// Excel (Chinese Windows above all) reads a CSV file without it in the system's code page (GBK), garbling every
+/// Chinese character; with it, as UTF-8. Other CSV readers skip it or can be told to (`--no-bom` omits it).
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 const CSV_HEADER: &str = "seq,id,at,key_id,appid,openid,masked_name,masked_cred_id,purpose,outcome,error_code,errcode,verify_openid,verify_real_name,minor,latency_ms,blind_cred,blind_pair,key_version,prev_hash,hash";
 
@@ -180,6 +188,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             config,
             format,
             since,
+            no_bom,
         } => {
             if !matches!(format.as_str(), "jsonl" | "csv") {
                 super::error(t::AUDIT_BAD_FORMAT.cli());
@@ -197,6 +206,9 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             if format == "csv" {
+                if !no_bom {
+                    out.write_all(UTF8_BOM)?;
+                }
                 writeln!(out, "{CSV_HEADER}")?;
             }
             let mut after = 0;
