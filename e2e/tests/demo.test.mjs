@@ -115,7 +115,7 @@ describe('the demo mini program', () => {
     await p.close();
   });
 
-  test('a WeChat failure shows the error code', async () => {
+  test("a WeChat failure shows the user's message in Chinese and the error code, never the developer message", async () => {
     const fault = await fetch(demo.sandbox + '/sandbox/faults', {
       method: 'POST',
       body: JSON.stringify({ endpoint: 'checkrealnameinfo', errcode: -1 }),
@@ -127,6 +127,10 @@ describe('the demo mini program', () => {
     await p.click('[data-testid="consent-agree"]');
     assert.equal(await resultOf(p), 'error');
     assert.equal(await p.textContent('[data-testid="error-code"]'), 'upstream_unavailable');
+    // The gateway's user_message for upstream_unavailable (crates/i18n/src/api.rs), as the end user reads it.
+    assert.equal(await p.textContent('[data-testid="error-message"]'), '微信服务繁忙，请重新点击核验');
+    const text = await p.textContent('body');
+    assert.doesNotMatch(text, /did not answer usefully|ask the user/, 'the developer message stays off the page');
     await screenshot(p, 'result-error.png');
     await p.close();
   });
@@ -195,7 +199,9 @@ describe('the admin console', () => {
     await p.goto(demo.gateway + '/admin');
     await p.fill('#token', 'not-the-token');
     await p.click('#login-form button[type="submit"]');
-    await p.waitForSelector('#login-error:text("refused")');
+    // A Chinese browser (the context's locale) gets the Chinese console.
+    await p.waitForSelector('#login-error:text("管理令牌被拒绝")');
+    assert.equal(await p.getAttribute('html', 'lang'), 'zh-CN');
     assert.equal(await p.isVisible('#dash'), false);
     await p.close();
   });
@@ -232,6 +238,13 @@ describe('the admin console', () => {
     assert.match(await token.textContent(), /wxd0000000000de301/);
     assert.match(await p.textContent('[data-kpi="Matches"]'), /^[1-9]\d*$/);
 
+    // Times are in a named zone, Asia/Shanghai by default, and agree with it: the newest row was just written.
+    assert.match(await p.textContent('#recent thead .time-head'), /^时间 \(Asia\/Shanghai, UTC\+8\)$/);
+    const shanghaiNow = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai', dateStyle: 'short' }).format(new Date());
+    assert.ok((await newest.locator('td').first().textContent()).startsWith(shanghaiNow), 'a Shanghai date');
+    assert.match(await p.textContent('#chart-caption'), /Asia\/Shanghai/);
+    assert.equal(await p.textContent('h2[data-i18n="recent"]'), '最近核验');
+
     const text = await p.textContent('body');
     for (const x of users) assert.ok(!text.includes(x.cred_id), 'no raw ID number in the console');
     assert.ok(!text.includes(demo.adminToken), 'the token is not shown');
@@ -240,6 +253,18 @@ describe('the admin console', () => {
 
     await p.click('.seg button[data-window="day"]');
     await p.waitForFunction(() => document.querySelectorAll('#chart svg g.bar').length === 24);
+
+    // The switch: English, remembered; UTC on request.
+    await p.click('button[data-lang="en"]');
+    await p.waitForSelector('h2[data-i18n="recent"]:text("Recent verifications")');
+    assert.equal(await p.getAttribute('html', 'lang'), 'en');
+    await p.selectOption('#tz', 'UTC');
+    await p.waitForSelector('#recent thead .time-head:text("time (UTC)")');
+    await p.reload();
+    await p.waitForSelector('body[data-loaded="true"]');
+    assert.equal(await p.textContent('h2[data-i18n="recent"]'), 'Recent verifications');
+    await p.click('button[data-lang="zh"]');
+    await p.selectOption('#tz', 'Asia/Shanghai');
     await p.close();
   });
 });

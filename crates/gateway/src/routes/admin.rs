@@ -8,6 +8,10 @@
 //! | `GET /admin/api/overview?window=hour\|day` | outcomes per minute (hour) or per hour (day), WeChat errcodes, rate-limit rejections |
 //! | `GET /admin/api/tokens` | the access token of every configured app: age, next refresh, fetches, last error |
 //!
+//! The page is bilingual (Chinese, or English for an English browser; a switch in the header, remembered in
+//! `localStorage`; its sentences in admin.js's `TEXT`) and shows times in a named zone, Asia/Shanghai unless the
+//! reader picks UTC or the browser's (the JSON's times are RFC 3339 UTC).
+//!
 //! The page needs no token to load (it holds no data); every `/admin/api/` call does (401 without it, or when the
 //! gateway has no `admin_token` configured). Nothing here returns a raw name or ID number: the audit trail holds
 //! none.

@@ -189,3 +189,40 @@ async fn list_limits_are_checked() {
         );
     }
 }
+
+/// The console's sentences (admin.js's `TEXT`, `[English, Chinese]`) all have their Chinese, and its times name
+/// their zone, Asia/Shanghai unless the reader picks another. (e2e/ drives the switch in a browser.)
+#[tokio::test]
+async fn the_console_is_bilingual_and_shows_times_in_asia_shanghai_by_default() {
+    let app = TestApp::spawn().await;
+    let get = |path: &'static str| {
+        let req = app.http.get(app.url(path));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let js = get("/admin/admin.js").await;
+    assert!(js.contains("const DEFAULT_TZ = 'Asia/Shanghai';"));
+    let table = js
+        .split("const TEXT = {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n  };").next())
+        .expect("admin.js has its TEXT table");
+    let mut pairs = 0;
+    for line in table.lines().map(str::trim) {
+        // `key: ['English', 'Chinese'],` on one line (the login help, made of pieces, is on several).
+        let Some((key, rest)) = line.split_once(": [") else {
+            continue;
+        };
+        let texts: Vec<&str> = rest.split('\'').skip(1).step_by(2).collect();
+        let [en, zh] = texts[..] else {
+            continue;
+        };
+        pairs += 1;
+        let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        assert!(han(zh), "{key}: no Chinese: {zh}");
+        assert!(!han(en), "{key}: the English holds Chinese: {en}");
+    }
+    assert!(pairs > 50, "{pairs}");
+    let html = get("/admin").await;
+    assert!(html.contains(r#"<option value="Asia/Shanghai">"#), "{html}");
+    assert!(html.contains(r#"data-lang="en""#) && html.contains(r#"data-lang="zh""#));
+}
