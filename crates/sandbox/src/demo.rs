@@ -110,6 +110,65 @@ pub const USERS: &[DemoUser] = &[
     },
 ];
 
+/// The demo's Tencent Cloud credentials for FaceID at `POST /` (fictional; only the sandbox knows them).
+pub const TENCENT_SECRET_ID: &str = "AKIDdemo000000000000000000000000de301";
+pub const TENCENT_SECRET_KEY: &str = "demo-tencent-secret-key-0000000de301";
+/// The demo's Aliyun AccessKey for Cloudauth at `POST /` (fictional).
+pub const ALIYUN_ACCESS_KEY_ID: &str = "LTAIdemo0000000000de301";
+pub const ALIYUN_ACCESS_KEY_SECRET: &str = "demo-aliyun-access-key-secret-de301";
+
+/// The paid providers' authoritative record in the demo: (name, ID number). Fictional, like the users above.
+pub const PEOPLE: &[(&str, &str)] = &[
+    ("张三", "110101199003070038"),
+    ("李四", "110101198512120051"),
+    ("孙七", "11010119881108007X"),
+];
+
+/// A name + ID-number check against the paid providers, and what it answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ProviderCase {
+    pub submit_name: &'static str,
+    pub submit_cred_id: &'static str,
+    /// `"match"`, `"mismatch"` or `"no_record"`.
+    pub outcome: &'static str,
+    pub note: &'static str,
+}
+
+impl fmt::Debug for ProviderCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderCase")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const PROVIDER_CASES: &[ProviderCase] = &[
+    ProviderCase {
+        submit_name: "张三",
+        submit_cred_id: "110101199003070038",
+        outcome: "match",
+        note: "the record holds this pair (Tencent Result 0, Aliyun BizCode 1; billed)",
+    },
+    ProviderCase {
+        submit_name: "孙七",
+        submit_cred_id: "11010119881108007x",
+        outcome: "match",
+        note: "check character x in lower case: still a match",
+    },
+    ProviderCase {
+        submit_name: "王五",
+        submit_cred_id: "110101198512120051",
+        outcome: "mismatch",
+        note: "the ID number belongs to someone else (Result -1, BizCode 2; billed)",
+    },
+    ProviderCase {
+        submit_name: "赵六",
+        submit_cred_id: "110101200109200043",
+        outcome: "no_record",
+        note: "a valid ID number nobody registered (Result -5, BizCode 3; not billed)",
+    },
+];
+
 /// The demo user with this openid.
 pub fn user(openid: &str) -> Option<&'static DemoUser> {
     USERS.iter().find(|u| u.openid == openid)
@@ -127,7 +186,13 @@ pub(crate) fn seed(state: &SandboxState) -> Result<()> {
         NO_PERMISSION_OPENID,
         adult.stored_name,
         adult.stored_cred_id,
-    )
+    )?;
+    state.add_tencent_credentials(TENCENT_SECRET_ID, TENCENT_SECRET_KEY)?;
+    state.add_aliyun_credentials(ALIYUN_ACCESS_KEY_ID, ALIYUN_ACCESS_KEY_SECRET)?;
+    for (name, cred_id) in PEOPLE {
+        state.add_person(name, cred_id)?;
+    }
+    Ok(())
 }
 
 /// What a newcomer needs to start: the demo apps and users, and curl commands for one check.
@@ -179,5 +244,19 @@ More:
         name = u.submit_name,
         cred = u.submit_cred_id,
     );
+    let _ = writeln!(
+        s,
+        "\nPaid name + ID-number checks at POST {base}/ (signed requests; see crates/providers):\n\
+         tencent  X-TC-Action: IdCardVerification  secret_id {TENCENT_SECRET_ID}  secret_key {TENCENT_SECRET_KEY}\n\
+         aliyun   x-acs-action: Id2MetaVerify      access_key_id {ALIYUN_ACCESS_KEY_ID}  access_key_secret {ALIYUN_ACCESS_KEY_SECRET}\n"
+    );
+    let _ = writeln!(s, "{:<10} {:<20} {:<10} note", "name", "cred_id", "outcome");
+    for c in PROVIDER_CASES {
+        let _ = writeln!(
+            s,
+            "{:<8} {:<20} {:<10} {}",
+            c.submit_name, c.submit_cred_id, c.outcome, c.note
+        );
+    }
     s
 }

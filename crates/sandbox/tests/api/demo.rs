@@ -13,6 +13,50 @@ async fn demo_sandbox() -> TestSandbox {
 }
 
 #[tokio::test]
+async fn every_demo_provider_case_produces_the_advertised_outcome_on_both_providers() {
+    use crate::providers::{acs_now, aliyun, id_body, now, result_of, tencent};
+    let app = demo_sandbox().await;
+    for (i, c) in demo::PROVIDER_CASES.iter().enumerate() {
+        let v = tencent(
+            &app,
+            demo::TENCENT_SECRET_ID,
+            demo::TENCENT_SECRET_KEY,
+            now(&app),
+            &id_body(c.submit_name, c.submit_cred_id),
+            None,
+        )
+        .await;
+        let want = match c.outcome {
+            "match" => ("0", "1"),
+            "mismatch" => ("-1", "2"),
+            _ => ("-5", "3"),
+        };
+        assert_eq!(result_of(&v), want.0, "{c:?}");
+        let params = [
+            ("ParamType", "normal"),
+            ("IdentifyNum", c.submit_cred_id),
+            ("UserName", c.submit_name),
+        ];
+        let (status, v) = aliyun(
+            &app,
+            demo::ALIYUN_ACCESS_KEY_ID,
+            demo::ALIYUN_ACCESS_KEY_SECRET,
+            &acs_now(&app),
+            &format!("demo-{i}"),
+            &params,
+            None,
+        )
+        .await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert_eq!(v["ResultObject"]["BizCode"], want.1, "{c:?}");
+    }
+    let banner = demo::banner(&app.handle.base_url());
+    assert!(
+        banner.contains(demo::TENCENT_SECRET_ID) && banner.contains(demo::ALIYUN_ACCESS_KEY_ID)
+    );
+}
+
+#[tokio::test]
 async fn every_demo_user_produces_the_advertised_outcome() {
     let app = demo_sandbox().await;
     let token = app.classic_token(demo::APPID, demo::SECRET).await["access_token"]

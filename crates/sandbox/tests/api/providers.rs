@@ -55,7 +55,7 @@ fn host(t: &TestSandbox) -> String {
 }
 
 /// A TC3-signed `IdCardVerification` call; `tamper` may change the body after signing.
-async fn tencent(
+pub(crate) async fn tencent(
     t: &TestSandbox,
     secret_id: &str,
     secret_key: &str,
@@ -94,15 +94,15 @@ async fn tencent(
     resp.json().await.unwrap()
 }
 
-fn now(t: &TestSandbox) -> i64 {
+pub(crate) fn now(t: &TestSandbox) -> i64 {
     t.handle.state().now().timestamp()
 }
 
-fn id_body(name: &str, cred_id: &str) -> String {
+pub(crate) fn id_body(name: &str, cred_id: &str) -> String {
     json!({"IdCard": cred_id, "Name": name}).to_string()
 }
 
-fn result_of(v: &Value) -> &str {
+pub(crate) fn result_of(v: &Value) -> &str {
     v["Response"]["Result"]
         .as_str()
         .unwrap_or_else(|| panic!("no Result in {v}"))
@@ -191,7 +191,7 @@ async fn tencent_refuses_bad_signatures_unknown_ids_and_stale_timestamps() {
 }
 
 /// An ACS3-signed `Id2MetaVerify` call: `(status, body)`.
-async fn aliyun(
+pub(crate) async fn aliyun(
     t: &TestSandbox,
     key_id: &str,
     secret: &str,
@@ -239,7 +239,7 @@ async fn aliyun(
     (resp.status(), resp.json().await.unwrap())
 }
 
-fn acs_now(t: &TestSandbox) -> String {
+pub(crate) fn acs_now(t: &TestSandbox) -> String {
     t.handle
         .state()
         .now()
