@@ -144,16 +144,23 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             let (store, keys) = super::keys::open_with_keys(&cfg, OpenMode::ReadOnly).await?;
             let anchor_path = anchor.or_else(|| cfg.audit.anchor_file.clone());
             let entries = match &anchor_path {
-                Some(p) => store::anchor::read(p)
-                    .map_err(|e| anyhow::anyhow!("cannot read the anchor {}: {e}", p.display()))?,
+                Some(p) => store::anchor::read(p).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}",
+                        t::AUDIT_ANCHOR_UNREADABLE
+                            .cli_fill(&[("path", &p.display()), ("error", &e)])
+                    )
+                })?,
                 None => None,
             };
             if entries.is_none() {
+                let at = anchor_path
+                    .map(|p| t::AUDIT_ANCHOR_AT.cli_fill(&[("path", &p.display())]))
+                    .unwrap_or_default();
                 eprintln!(
-                    "note: no anchor file{}: the database was checked on its own (an older copy of it put back whole would not show)",
-                    anchor_path
-                        .map(|p| format!(" at {}", p.display()))
-                        .unwrap_or_default()
+                    "{}{}",
+                    t::NOTE_PREFIX.cli(),
+                    t::AUDIT_NO_ANCHOR.cli_fill(&[("at", &at)])
                 );
             }
             let entries = entries.unwrap_or_default();
@@ -232,25 +239,21 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Anchor { config, out } => {
             let cfg = config.load_for_store()?;
             if gateway::pii::is_inside(&out, &cfg.data_dir) {
-                eprintln!(
-                    "error: {} is inside data_dir: keep the anchor apart from the database",
-                    out.display()
-                );
+                super::error(t::AUDIT_ANCHOR_INSIDE_DATA_DIR.cli_fill(&[("path", &out.display())]));
                 return Ok(EXIT_USAGE);
             }
             let (store, keys) = super::keys::open_with_keys(&cfg, OpenMode::ReadOnly).await?;
             let Some(head) = store.chain_state().await?.head else {
-                println!("audit chain BROKEN: the chain head is missing; nothing anchored");
+                println!("{}", t::AUDIT_HEAD_MISSING.cli());
                 return Ok(EXIT_FAILURE);
             };
             if let Err(e) = store::anchor::append(&out, &keys, &head) {
-                println!("audit chain BROKEN: {e}");
+                println!("{}", t::AUDIT_ANCHOR_FAILED.cli_fill(&[("error", &e)]));
                 return Ok(EXIT_FAILURE);
             }
             println!(
-                "anchored the chain head at row {} to {}",
-                head.seq,
-                out.display()
+                "{}",
+                t::AUDIT_ANCHORED_TO.cli_fill(&[("seq", &head.seq), ("path", &out.display())])
             );
             Ok(EXIT_OK)
         }

@@ -25,7 +25,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             let what = config.describe();
             let problems = cfg.problems();
             for p in &problems {
-                eprintln!("error: {p}");
+                super::error(p);
             }
             if !problems.is_empty() {
                 eprintln!(
@@ -48,7 +48,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 cfg.listen
             );
             if cfg.apps.is_empty() {
-                eprintln!("warning: no [[apps]]: every verification will answer unknown_app");
+                eprintln!("{}", i18n::cli::CONFIG_NO_APPS.cli());
             }
             Ok(EXIT_OK)
         }

@@ -145,9 +145,10 @@ pub fn lend_key(cfg: &mut Config) -> anyhow::Result<()> {
     let path = cfg.data_dir.join(DEMO_KEY_FILE);
     if path.exists() {
         eprintln!(
-            "note: {} is a demo's data directory: using its demo key {} (demo only, never in production)",
-            cfg.data_dir.display(),
-            path.display()
+            "{}{}",
+            i18n::cli::NOTE_PREFIX.cli(),
+            i18n::cli::DEMO_KEY_BORROWED
+                .cli_fill(&[("dir", &cfg.data_dir.display()), ("path", &path.display())])
         );
         cfg.blind_index.key = Some(std::fs::read_to_string(&path)?.trim().to_owned().into());
         if !cfg.audit.anchor_file.as_ref().is_some_and(|p| p.exists()) {

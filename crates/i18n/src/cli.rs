@@ -53,6 +53,16 @@ crate::texts! {
         zh: "这次调用可能已到达微信，code 可能已失效；没有重发",
     }
 
+    // wxrealname config, wxrealname demo
+    CONFIG_NO_APPS {
+        en: "warning: no [[apps]]: every verification will answer unknown_app",
+        zh: "警告：没有 [[apps]]：每次核验都会得到 unknown_app",
+    }
+    DEMO_KEY_BORROWED {
+        en: "{dir} is a demo's data directory: using its demo key {path} (demo only, never in production)",
+        zh: "{dir} 是演示用的数据目录：使用其中的演示密钥 {path}（仅限演示，切勿用于生产）",
+    }
+
     // wxrealname keys
     KEYS_UNKNOWN_APP {
         en: "app {app} is not in the configuration's [[apps]]",
@@ -90,6 +100,22 @@ crate::texts! {
         en: ", agreeing with the anchor ({entries} entries, newest at row {seq})",
         zh: "，与锚点一致（{entries} 条，最新一条在第 {seq} 行）",
     }
+    AUDIT_ANCHOR_UNREADABLE { en: "cannot read the anchor {path}: {error}", zh: "无法读取锚点文件 {path}：{error}" }
+    AUDIT_ANCHOR_AT { en: " at {path}", zh: "（{path}）" }
+    AUDIT_NO_ANCHOR {
+        en: "no anchor file{at}: the database was checked on its own (an older copy of it put back whole would not show)",
+        zh: "没有锚点文件{at}：只核对了数据库本身（整体换回一份旧副本将无法察觉）",
+    }
+    AUDIT_ANCHOR_INSIDE_DATA_DIR {
+        en: "{path} is inside data_dir: keep the anchor apart from the database",
+        zh: "{path} 位于 data_dir 之内：锚点文件须与数据库分开存放",
+    }
+    AUDIT_HEAD_MISSING {
+        en: "audit chain BROKEN: the chain head is missing; nothing anchored",
+        zh: "审计链断裂：缺少链头；未写入锚点",
+    }
+    AUDIT_ANCHOR_FAILED { en: "audit chain BROKEN: {error}", zh: "审计链断裂：{error}" }
+    AUDIT_ANCHORED_TO { en: "anchored the chain head at row {seq} to {path}", zh: "已将第 {seq} 行的链头写入锚点文件 {path}" }
     AUDIT_CHAIN_BROKEN { en: "audit chain BROKEN at row {seq}: {error}", zh: "审计链在第 {seq} 行断裂：{error}" }
     AUDIT_PURGED {
         en: "purged {rows} audit rows and {codes} replay-guard entries",
