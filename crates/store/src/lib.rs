@@ -101,7 +101,7 @@ pub enum OpenMode {
     /// commands that change an existing store (`keys revoke`, `audit purge`).
     Existing,
     /// The store must exist already and is opened read-only: no migration, and every write fails (SQLite
-    /// `SQLITE_OPEN_READONLY`; PostgreSQL `default_transaction_read_only`). For commands that only read, so a wrong
+    /// `PRAGMA query_only`; PostgreSQL `default_transaction_read_only`). For commands that only read, so a wrong
     /// `data_dir` or `database_url` is an error rather than a new, empty store that "verifies".
     ReadOnly,
 }

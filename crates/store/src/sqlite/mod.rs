@@ -44,7 +44,25 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     pool: Arc<Pool>,
     writer: writes::Queue,
+    /// The writer thread, joined on drop.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     keys: AuditKeys,
+}
+
+/// SQLite folds the WAL into the database and removes the `-wal` and `-shm` files when the last connection to it
+/// closes. The writer thread's connection closes only once that thread has seen its queue close, which, without
+/// waiting for it here, could be after the process has exited (a CLI command returning from `main`): its
+/// connection is then never closed and both files stay behind, with whatever the WAL holds.
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue (the only sender) ends the thread once it has answered what was queued.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.writer, writes::Queue(closed)));
+        if let Some(thread) = self.writer_thread.take() {
+            // A writer that panicked has nothing left to close; the panic was already reported.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Connections for everything but the writer thread's own.
@@ -77,16 +95,23 @@ impl Pool {
     }
 }
 
-/// One connection with the store's settings. Only [`OpenMode::Create`] may create the file; a read-only store's
-/// connections are opened read-only.
+/// One connection with the store's settings. Only [`OpenMode::Create`] may create the file.
+///
+/// A read-only store's connections refuse every write with `PRAGMA query_only` rather than opening the file
+/// `SQLITE_OPEN_READONLY`: a reader of a WAL database creates the `-wal` and `-shm` files when they are missing,
+/// and only a connection that may write removes them when it is the last to close (its checkpoint of an empty
+/// WAL writes nothing). Opened `SQLITE_OPEN_READONLY`, every read-only command left both files behind. Where the
+/// file system lets this user only read the database, SQLite opens it read-only anyway.
 fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
         | match mode {
             OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-            OpenMode::Existing => OpenFlags::SQLITE_OPEN_READ_WRITE,
-            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+            OpenMode::Existing | OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_WRITE,
         };
     let conn = Connection::open_with_flags(path, flags)?;
+    if mode == OpenMode::ReadOnly {
+        conn.pragma_update(None, "query_only", true)?;
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Setting the journal mode writes to the file; a read-only connection finds the store in WAL mode already.
     if mode != OpenMode::ReadOnly {
@@ -153,7 +178,7 @@ impl SqliteStore {
             OpenMode::ReadOnly => migrate::check_current(&first)?,
         }
         let (tx, rx) = mpsc::channel(4096);
-        writer::spawn(connect(&path, mode)?, rx, keys.clone())?;
+        let writer_thread = writer::spawn(connect(&path, mode)?, rx, keys.clone())?;
         Ok(Self {
             pool: Arc::new(Pool {
                 path,
@@ -162,6 +187,7 @@ impl SqliteStore {
                 turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             writer: writes::Queue(tx),
+            writer_thread: Some(writer_thread),
             keys,
         })
     }

@@ -3,7 +3,8 @@
 //! It waits for a write, takes everything else already queued (up to [`MAX_BATCH`]), applies it in one
 //! `BEGIN IMMEDIATE` transaction with cached prepared statements and answers each caller after `COMMIT`. If the
 //! batch fails as a whole, each write is retried in its own transaction, so one bad write cannot fail its
-//! neighbours. The thread ends when the store is dropped (its channel closes).
+//! neighbours. The thread ends when the store is dropped (its channel closes); the store's `Drop` waits for it,
+//! so its connection is closed before the store's other connections are.
 
 use crate::chain::{self, AuditKeys};
 use crate::model::*;
@@ -16,12 +17,15 @@ use tokio::sync::mpsc;
 /// A batch that takes longer than this (usually the disk's fsync) is logged: every write in it waited that long.
 const SLOW_BATCH: Duration = Duration::from_millis(100);
 
-pub(super) fn spawn(conn: Connection, rx: mpsc::Receiver<Write>, keys: AuditKeys) -> Result<()> {
+pub(super) fn spawn(
+    conn: Connection,
+    rx: mpsc::Receiver<Write>,
+    keys: AuditKeys,
+) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("wxrn-sqlite-writer".into())
         .spawn(move || run(conn, rx, keys))
-        .map_err(Error::Io)?;
-    Ok(())
+        .map_err(Error::Io)
 }
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Write>, keys: AuditKeys) {

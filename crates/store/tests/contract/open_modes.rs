@@ -104,3 +104,38 @@ async fn postgres_only_create_makes_the_tables_and_read_only_never_writes() {
     assert!(matches!(err, Error::NotFound(_)), "{err}");
     drop(guard);
 }
+
+/// Dropping a SQLite store closes every connection it opened (the writer thread's too) before `drop` returns,
+/// so the last one folds the WAL into the database and removes the `-wal` and `-shm` files: a command that
+/// exits right after its store is dropped (`audit verify`, `keys create`) leaves none behind. Several rounds,
+/// since a connection closed late (on a thread still winding down) loses the race only sometimes.
+#[tokio::test]
+async fn sqlite_drop_closes_every_connection_and_leaves_no_wal_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let url = format!("sqlite://{}", db.display());
+    let side = |suffix: &str| dir.path().join(format!("t.db{suffix}"));
+    for round in 0..20 {
+        let created = open(&url, OpenMode::Create).await.unwrap();
+        created
+            .insert_api_key(&key(&format!("k{round}")))
+            .await
+            .unwrap();
+        drop(created);
+        for suffix in ["-wal", "-shm"] {
+            assert!(
+                !side(suffix).exists(),
+                "round {round}: {suffix} after a writer"
+            );
+        }
+        let ro = open(&url, OpenMode::ReadOnly).await.unwrap();
+        assert_eq!(ro.api_keys().await.unwrap().len(), round + 1);
+        drop(ro);
+        for suffix in ["-wal", "-shm"] {
+            assert!(
+                !side(suffix).exists(),
+                "round {round}: {suffix} after a reader"
+            );
+        }
+    }
+}
