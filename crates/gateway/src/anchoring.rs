@@ -25,6 +25,40 @@ pub async fn anchor_now(st: &AppState, path: &Path) -> anyhow::Result<i64> {
     Ok(seq)
 }
 
+/// Whether to anchor now: always the first time; then once the chain has grown by `rows`, or has grown at all
+/// and `every` has passed since the last entry; a missing head (an error by itself) is retried every `every`.
+fn due(last: Option<(i64, Instant)>, head: Option<i64>, rows: i64, every: Duration) -> bool {
+    match (last, head) {
+        (None, _) => true,
+        (Some((seq, at)), Some(now)) => now != seq && (now - seq >= rows || at.elapsed() >= every),
+        (Some((_, at)), None) => at.elapsed() >= every,
+    }
+}
+
+/// Say so, loudly, when the database starts out behind what its anchor recorded: it was rolled back (restored
+/// from a backup, or cut). The gateway still starts; `audit verify` fails until an operator has looked.
+fn warn_if_behind(st: &AppState, path: &Path, head: Option<i64>) {
+    let Ok(Some(entries)) = store::anchor::read(path) else {
+        return;
+    };
+    let keys = st.pii.audit_keys();
+    let newest = entries
+        .iter()
+        .filter(|e| keys.verifies(store::chain::LinkKind::Head, &e.link))
+        .map(|e| e.link.seq)
+        .max();
+    if let (Some(anchored), Some(head)) = (newest, head)
+        && anchored > head
+    {
+        tracing::error!(
+            anchored,
+            head,
+            path = %path.display(),
+            "the audit chain in the database ends before what its anchor recorded: it was rolled back or cut; run `wxrealname audit verify`"
+        );
+    }
+}
+
 /// Anchor at start, then whenever enough rows or time have passed, for as long as the process runs.
 pub async fn run(st: AppState, path: PathBuf) {
     let rows = i64::try_from(st.cfg.audit.anchor_every_rows.max(1)).unwrap_or(i64::MAX);
@@ -41,14 +75,10 @@ pub async fn run(st: AppState, path: PathBuf) {
                 continue;
             }
         };
-        let due = match (last, head) {
-            (None, _) => true,
-            (Some((seq, at)), Some(now)) => {
-                now != seq && (now - seq >= rows || at.elapsed() >= every)
-            }
-            (Some((_, at)), None) => at.elapsed() >= every,
-        };
-        if !due {
+        if last.is_none() {
+            warn_if_behind(&st, &path, head);
+        }
+        if !due(last, head, rows, every) {
             continue;
         }
         match anchor_now(&st, &path).await {
@@ -59,5 +89,39 @@ pub async fn run(st: AppState, path: PathBuf) {
                 last = Some((head.unwrap_or(0), Instant::now()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchored_every_n_rows_or_m_seconds_once_grown() {
+        let every = Duration::from_secs(60);
+        let now = Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(61)).unwrap_or(now);
+        assert!(due(None, Some(0), 1000, every), "at start");
+        assert!(!due(Some((10, now)), Some(10), 1000, every), "not grown");
+        assert!(
+            !due(Some((10, long_ago)), Some(10), 1000, every),
+            "not grown, however long ago"
+        );
+        assert!(
+            !due(Some((10, now)), Some(1009), 1000, every),
+            "999 rows, recently"
+        );
+        assert!(due(Some((10, now)), Some(1010), 1000, every), "1000 rows");
+        if long_ago < now {
+            assert!(
+                due(Some((10, long_ago)), Some(11), 1000, every),
+                "grown, and a minute passed"
+            );
+            assert!(
+                due(Some((10, long_ago)), None, 1000, every),
+                "a missing head, retried"
+            );
+        }
+        assert!(!due(Some((10, now)), None, 1000, every));
     }
 }
