@@ -78,6 +78,7 @@ macro_rules! all_backends {
                 rows_cut_behind_a_replayed_head_fail_against_the_anchor,
                 a_forged_anchor_entry_fails,
                 an_unsigned_head_is_signed_once_on_upgrade,
+                an_older_release_store_is_upgraded_and_signed,
             );
         )*
     };

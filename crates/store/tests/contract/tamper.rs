@@ -402,3 +402,45 @@ pub async fn an_unsigned_head_is_signed_once_on_upgrade(s: Arc<dyn Store>, url: 
             .is_ok()
     );
 }
+
+/// A store as the release before signed heads left it (schema 1: no signatures, no delete trigger), with rows:
+/// the first open runs migration 2 on it and signs its head, and it verifies.
+pub async fn an_older_release_store_is_upgraded_and_signed(s: Arc<dyn Store>, url: &str) {
+    for i in 0..3 {
+        s.append(entry(i), Default::default()).await.unwrap();
+    }
+    drop(s);
+    let downgrade: &[&str] = if sqlite(url) {
+        &[
+            "DROP TRIGGER audit_delete_only_by_purge",
+            "DROP TABLE audit_purge_permit",
+            "DROP TABLE audit_seal_pending",
+            "ALTER TABLE chain_head DROP COLUMN at",
+            "ALTER TABLE chain_head DROP COLUMN mac",
+            "ALTER TABLE audit_checkpoint DROP COLUMN mac",
+            // and what later migrations added
+            "ALTER TABLE api_keys DROP COLUMN scopes",
+            "PRAGMA user_version = 1",
+        ]
+    } else {
+        &[
+            "DROP TRIGGER audit_delete_only_by_purge ON audit",
+            "DROP TRIGGER audit_no_truncate ON audit",
+            "DROP FUNCTION audit_delete_only_by_purge()",
+            "DROP FUNCTION audit_no_truncate()",
+            "DROP TABLE audit_purge_permit",
+            "DROP TABLE audit_seal_pending",
+            "ALTER TABLE chain_head DROP COLUMN at",
+            "ALTER TABLE chain_head DROP COLUMN mac",
+            "ALTER TABLE audit_checkpoint DROP COLUMN mac",
+            "ALTER TABLE api_keys DROP COLUMN scopes",
+            "DELETE FROM _sqlx_migrations WHERE version >= 2",
+        ]
+    };
+    tamper(url, downgrade).await;
+    let upgraded = store::open(url, keys()).await.unwrap();
+    let report = verify(upgraded.as_ref()).await.unwrap();
+    assert_eq!((report.rows, report.last_seq), (3, Some(3)));
+    upgraded.append(entry(3), Default::default()).await.unwrap();
+    assert_eq!(verify(upgraded.as_ref()).await.unwrap().rows, 4);
+}
