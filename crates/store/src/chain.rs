@@ -412,7 +412,9 @@ pub async fn verify_store(
             }
         }
         match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = last.seq,
+            // A full page, or a short one read before the rows up to a head read since were all visible to it:
+            // go on. An empty page ends the walk (rows missing at the end are then named by `finish`).
+            Some(last) if page.len() as i64 == PAGE || last.seq < head.seq => after = last.seq,
             _ => break,
         }
     }
