@@ -14,7 +14,8 @@
 //! - [`idcheck`]: the paid name + ID-number providers (Tencent, Aliyun): failover, a breaker each, the daily
 //!   budget.
 //! - [`pii`]: master key, blind indexes, request fingerprints. Rate limiting is `limits`.
-//! - [`error`]: the error envelope and its code -> status table; [`body`]: JSON parsing that never echoes values.
+//! - [`error`]: the error envelope, its code -> status table and its languages (`Accept-Language`; sentences in
+//!   the `i18n` crate); [`body`]: JSON parsing that never echoes values.
 //! - [`maintenance`]: hourly pruning of used codes and idempotent answers past their retention.
 //! - [`telemetry`]: Prometheus metrics; [`openapi`]: the generated OpenAPI document.
 
