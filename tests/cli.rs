@@ -662,4 +662,24 @@ async fn check_runs_one_direct_call_and_reads_the_secret_from_the_environment() 
     let all = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
     assert!(!all.contains(sandbox::demo::SECRET));
     assert_eq!(sb.stats().calls.checkrealnameinfo, 2);
+
+    // In Chinese: the same kind and errcode, the sentence says what happened in Chinese.
+    let o = tokio::task::spawn_blocking({
+        let mut a = args(&code);
+        a.insert(0, "--lang=zh-CN".into());
+        move || run_check(a, Some(sandbox::demo::SECRET))
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let zh: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(zh["error"]["kind"], out["error"]["kind"]);
+    assert_eq!(zh["error"]["errcode"], 80113);
+    let message = zh["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("微信返回了错误："), "{message}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("注意："),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -117,7 +117,7 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Err(e) => {
-            let out = serde_json::json!({"error": {"kind": e.kind(), "errcode": e.errcode(), "message": e.to_string()}});
+            let out = serde_json::json!({"error": {"kind": e.kind(), "errcode": e.errcode(), "message": error_message(&e)}});
             println!("{}", serde_json::to_string_pretty(&out)?);
             if e.may_have_reached_wechat() {
                 eprintln!(
@@ -145,4 +145,22 @@ pub(crate) fn name_reason(e: &identity::RealNameError) -> String {
         i18n::Lang::En => e.to_string(),
         i18n::Lang::Zh => e.message_zh().to_owned(),
     }
+}
+
+/// `check`'s error sentence: English as the SDK says it; in Chinese, what kind of failure it was, then the SDK's
+/// detail (WeChat's errmsg or the transport's error, which are not ours to translate).
+fn error_message(e: &wechat::Error) -> String {
+    if i18n::cli_lang() == i18n::Lang::En {
+        return e.to_string();
+    }
+    let text = match e.kind() {
+        "wechat" => t::CHECK_ERR_WECHAT,
+        "not_sent" => t::CHECK_ERR_NOT_SENT,
+        "timeout" => t::CHECK_ERR_TIMEOUT,
+        "transport" => t::CHECK_ERR_TRANSPORT,
+        "http_status" => t::CHECK_ERR_HTTP_STATUS,
+        "malformed" => t::CHECK_ERR_MALFORMED,
+        _ => t::CHECK_ERR_OTHER,
+    };
+    text.cli_fill(&[("detail", e)])
 }

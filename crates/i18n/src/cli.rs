@@ -48,6 +48,15 @@ crate::texts! {
         en: "--token-kind must be stable or classic, not {value}",
         zh: "--token-kind 只能是 stable 或 classic，而不是 {value}",
     }
+    // `wxrealname check`'s error.message: the kind of failure (wechat::Error::kind), then WeChat's or the
+    // transport's own detail (not translated: it is what WeChat or the network said).
+    CHECK_ERR_WECHAT { en: "WeChat answered with an error: {detail}", zh: "微信返回了错误：{detail}" }
+    CHECK_ERR_NOT_SENT { en: "nothing was sent to WeChat: {detail}", zh: "请求没有发到微信：{detail}" }
+    CHECK_ERR_TIMEOUT { en: "WeChat did not answer in time: {detail}", zh: "微信没有按时应答：{detail}" }
+    CHECK_ERR_TRANSPORT { en: "the connection to WeChat failed: {detail}", zh: "与微信的连接出错：{detail}" }
+    CHECK_ERR_HTTP_STATUS { en: "WeChat answered with an HTTP error: {detail}", zh: "微信返回了 HTTP 错误：{detail}" }
+    CHECK_ERR_MALFORMED { en: "WeChat's answer could not be read: {detail}", zh: "无法解析微信的应答：{detail}" }
+    CHECK_ERR_OTHER { en: "the check failed: {detail}", zh: "核验失败：{detail}" }
     CHECK_MAY_HAVE_REACHED {
         en: "the call may have reached WeChat, so the code may be spent; it was not resent",
         zh: "这次调用可能已到达微信，code 可能已失效；没有重发",
