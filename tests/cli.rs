@@ -271,6 +271,10 @@ fn entry(i: i64) -> store::NewAuditEntry {
         verify_real_name: Some("V_NM_ID_MA".into()),
         minor: false,
         latency_ms: 3,
+        kind: store::KIND_VERIFICATION.into(),
+        provider: None,
+        billed: None,
+        consent_ref: None,
     }
 }
 

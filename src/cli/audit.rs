@@ -101,7 +101,7 @@ fn csv_field(s: &str) -> String {
 /// Chinese character; with it, as UTF-8. Other CSV readers skip it or can be told to (`--no-bom` omits it).
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-const CSV_HEADER: &str = "seq,id,at,key_id,appid,openid,masked_name,masked_cred_id,purpose,outcome,error_code,errcode,verify_openid,verify_real_name,minor,latency_ms,blind_cred,blind_pair,key_version,prev_hash,hash";
+const CSV_HEADER: &str = "seq,id,at,key_id,appid,openid,masked_name,masked_cred_id,purpose,outcome,error_code,errcode,verify_openid,verify_real_name,minor,latency_ms,blind_cred,blind_pair,key_version,prev_hash,hash,kind,provider,billed,consent_ref";
 
 fn csv_row(r: &store::AuditRecord) -> String {
     let e = &r.entry;
@@ -129,6 +129,10 @@ fn csv_row(r: &store::AuditRecord) -> String {
         e.key_version.to_string(),
         hex::encode(&r.prev_hash),
         hex::encode(&r.hash),
+        text(&e.kind),
+        opt(&e.provider),
+        e.billed.map(|b| b.to_string()).unwrap_or_default(),
+        opt(&e.consent_ref),
     ]
     .iter()
     .map(|f| csv_field(f))
@@ -348,6 +352,10 @@ mod tests {
                 verify_real_name: None,
                 minor: false,
                 latency_ms: 5,
+                kind: store::KIND_VERIFICATION.into(),
+                provider: None,
+                billed: None,
+                consent_ref: None,
             },
             prev_hash: vec![0],
             hash: vec![1],

@@ -80,7 +80,8 @@ async fn each_database_only_tamper_fails_audit_verify() {
             "append a row beyond the head",
             "INSERT INTO audit SELECT 11, 'v-forged', at, key_id, appid, openid, masked_name, masked_cred_id, \
              blind_cred, blind_pair, key_version, purpose, outcome, error_code, errcode, verify_openid, \
-             verify_real_name, minor, latency_ms, hash, hash FROM audit WHERE seq = 10;",
+             verify_real_name, minor, latency_ms, hash, hash, kind, provider, billed, consent_ref FROM audit \
+             WHERE seq = 10;",
             "row 11 lies beyond the signed chain head",
         ),
     ];

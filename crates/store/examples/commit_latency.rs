@@ -59,6 +59,10 @@ async fn main() {
                 verify_real_name: None,
                 minor: false,
                 latency_ms: 0,
+                kind: store::KIND_VERIFICATION.into(),
+                provider: None,
+                billed: None,
+                consent_ref: None,
             };
             let opts = AppendOptions {
                 bind_identity: true,

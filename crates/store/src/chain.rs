@@ -160,6 +160,21 @@ pub fn link_hash(prev_hash: &[u8], seq: i64, e: &NewAuditEntry) -> Vec<u8> {
     opt_str(&mut h, 18, e.verify_real_name.as_deref());
     field(&mut h, 19, &[u8::from(e.minor)]);
     field(&mut h, 20, &e.latency_ms.to_be_bytes());
+    // The idcheck fields (issue 14) are hashed only when a row uses them, so every row written before them (a
+    // verification, with none set) keeps its hash and existing chains still verify.
+    let plain_verification = e.kind == crate::KIND_VERIFICATION
+        && e.provider.is_none()
+        && e.billed.is_none()
+        && e.consent_ref.is_none();
+    if !plain_verification {
+        field(&mut h, 21, e.kind.as_bytes());
+        opt_str(&mut h, 22, e.provider.as_deref());
+        match e.billed {
+            None => h.update([23, 0]),
+            Some(b) => field(&mut h, 23, &[u8::from(b)]),
+        }
+        opt_str(&mut h, 24, e.consent_ref.as_deref());
+    }
     h.finalize().to_vec()
 }
 
@@ -433,6 +448,69 @@ pub async fn verify_store(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn idcheck_fields_are_hashed_only_when_set() {
+        let base = NewAuditEntry {
+            id: "v".into(),
+            at_ms: 1,
+            key_id: "k".into(),
+            appid: "wx".into(),
+            openid: "o".into(),
+            masked_name: "张*".into(),
+            masked_cred_id: "110***********0038".into(),
+            blind_cred: vec![1],
+            blind_pair: vec![2],
+            key_version: 1,
+            purpose: None,
+            outcome: Some("match".into()),
+            error_code: None,
+            errcode: None,
+            verify_openid: Vec::new(),
+            verify_real_name: None,
+            minor: false,
+            latency_ms: 3,
+            kind: crate::KIND_VERIFICATION.into(),
+            provider: None,
+            billed: None,
+            consent_ref: None,
+        };
+        let idcheck = NewAuditEntry {
+            kind: crate::KIND_IDCHECK.into(),
+            provider: Some("tencent".into()),
+            billed: Some(true),
+            consent_ref: Some("c1".into()),
+            ..base.clone()
+        };
+        let h = |e: &NewAuditEntry| link_hash(&GENESIS, 1, e);
+        let mut seen = vec![h(&base), h(&idcheck)];
+        for changed in [
+            NewAuditEntry {
+                kind: crate::KIND_VERIFICATION.into(),
+                ..idcheck.clone()
+            },
+            NewAuditEntry {
+                provider: Some("aliyun".into()),
+                ..idcheck.clone()
+            },
+            NewAuditEntry {
+                billed: Some(false),
+                ..idcheck.clone()
+            },
+            NewAuditEntry {
+                billed: None,
+                ..idcheck.clone()
+            },
+            NewAuditEntry {
+                consent_ref: None,
+                ..idcheck.clone()
+            },
+        ] {
+            let hash = h(&changed);
+            assert!(!seen.contains(&hash), "{changed:?}");
+            seen.push(hash);
+        }
+    }
+
     use super::*;
 
     fn link(seq: i64) -> ChainLink {

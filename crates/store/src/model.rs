@@ -44,7 +44,21 @@ pub struct NewAuditEntry {
     pub verify_real_name: Option<String>,
     pub minor: bool,
     pub latency_ms: i64,
+    /// What the row records: [`KIND_VERIFICATION`] (WeChat's check; the only kind before issue 14) or
+    /// [`KIND_IDCHECK`] (a paid provider's name + ID-number check, in the same chain).
+    pub kind: String,
+    /// An idcheck's provider: the one that answered, or the last one tried.
+    pub provider: Option<String>,
+    /// An idcheck's billing: whether a provider call was, or may have been, billed.
+    pub billed: Option<bool>,
+    /// An idcheck's reference to the user's separate consent to processing their ID number (PIPL Art. 29).
+    pub consent_ref: Option<String>,
 }
+
+/// [`NewAuditEntry::kind`] of a WeChat verification.
+pub const KIND_VERIFICATION: &str = "verification";
+/// [`NewAuditEntry::kind`] of a paid provider's name + ID-number check.
+pub const KIND_IDCHECK: &str = "idcheck";
 
 /// An audit row with its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

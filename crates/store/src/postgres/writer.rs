@@ -285,8 +285,9 @@ async fn append(
     sqlx::query(
         "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred, blind_pair,
          key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor, latency_ms,
-         prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+         prev_hash, hash, kind, provider, billed, consent_ref)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+         $22, $23, $24, $25)",
     )
     .bind(seq)
     .bind(&e.id)
@@ -309,6 +310,10 @@ async fn append(
     .bind(e.latency_ms)
     .bind(&head.hash)
     .bind(&hash)
+    .bind(&e.kind)
+    .bind(&e.provider)
+    .bind(e.billed)
+    .bind(&e.consent_ref)
     .execute(&mut *conn)
     .await?;
     if opts.bind_identity {

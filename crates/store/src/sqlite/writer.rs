@@ -182,7 +182,8 @@ fn append(
     conn.prepare_cached(
         "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred, blind_pair,
          key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor, latency_ms,
-         prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         prev_hash, hash, kind, provider, billed, consent_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+         ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         seq,
@@ -206,6 +207,10 @@ fn append(
         e.latency_ms,
         prev.hash,
         hash,
+        e.kind,
+        e.provider,
+        e.billed,
+        e.consent_ref,
     ])?;
     if opts.bind_identity {
         conn.prepare_cached(

@@ -36,6 +36,10 @@ pub fn entry(i: i64) -> NewAuditEntry {
         verify_real_name: Some("V_NM_ID_MA".into()),
         minor: false,
         latency_ms: 12,
+        kind: store::KIND_VERIFICATION.into(),
+        provider: None,
+        billed: None,
+        consent_ref: None,
     }
 }
 
@@ -219,6 +223,50 @@ pub async fn append_chains_and_verifies(s: Arc<dyn Store>) {
     assert_eq!(
         recent.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![300, 299]
+    );
+}
+
+/// An idcheck row (issue 14) in the same chain as verifications: its fields round-trip and take part in the
+/// hash, so an edit of the provider, the billing or the consent reference is named like any other.
+pub async fn idcheck_rows_share_the_chain(s: Arc<dyn Store>, url: &str) {
+    append_chains_and_verify_inner(&s, 3).await;
+    let idcheck = NewAuditEntry {
+        id: "i-1".into(),
+        appid: String::new(),
+        openid: String::new(),
+        outcome: Some("match".into()),
+        kind: store::KIND_IDCHECK.into(),
+        provider: Some("tencent".into()),
+        billed: Some(true),
+        consent_ref: Some("consent-2026-001".into()),
+        ..entry(3)
+    };
+    let rec = s.append(idcheck.clone(), Default::default()).await.unwrap();
+    s.append(entry(4), Default::default()).await.unwrap();
+    assert_eq!(rec.seq, 4);
+    assert_eq!(s.verification("i-1").await.unwrap().unwrap().entry, idcheck);
+    let plain = s.verification("v-4").await.unwrap().unwrap().entry;
+    assert_eq!(
+        (plain.kind.as_str(), plain.provider, plain.billed),
+        (store::KIND_VERIFICATION, None, None)
+    );
+    assert_eq!(verify(s.as_ref()).await.unwrap().rows, 5);
+    let drop_trigger = if url.starts_with("sqlite:") {
+        "DROP TRIGGER audit_append_only"
+    } else {
+        "DROP TRIGGER audit_append_only ON audit"
+    };
+    tamper(
+        url,
+        &[
+            drop_trigger,
+            "UPDATE audit SET consent_ref = 'forged' WHERE seq = 4",
+        ],
+    )
+    .await;
+    assert_eq!(
+        verify(s.as_ref()).await.unwrap_err(),
+        ChainError::BadHash { seq: 4 }
     );
 }
 

@@ -40,6 +40,10 @@ pub(crate) fn entry(st: &AppState, req: &ValidRequest) -> NewAuditEntry {
         verify_real_name: None,
         minor: s.minor,
         latency_ms: 0,
+        kind: store::KIND_VERIFICATION.into(),
+        provider: None,
+        billed: None,
+        consent_ref: None,
     }
 }
 
