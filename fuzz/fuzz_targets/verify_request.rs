@@ -30,7 +30,10 @@ const FIELDS: [&str; 8] = [
 fuzz_target!(|data: &[u8]| {
     match gateway::body::parse::<VerifyRequest>(data) {
         Ok(req) => fields(&req),
-        Err(ApiError::InvalidRequest(message)) => parse_message(&message, data),
+        Err(ApiError::InvalidRequest(message)) => {
+            parse_message(&message.en, data);
+            no_digit_runs_quoted(&message.zh, data);
+        }
         Err(other) => panic!(
             "a body parse failure must be invalid_request, not {}",
             other.code()
@@ -47,21 +50,27 @@ fn parse_message(message: &str, body: &[u8]) {
     };
     if let Some(field) = named("missing field `") {
         assert!(FIELDS.contains(&field.as_str()), "missing field {field:?}");
-    } else if message == "unknown field" {
-        // A key that is not a plain lower-case identifier is not repeated.
-    } else if let Some(field) = named("unknown field `") {
+    } else if message.starts_with("unknown field (its name is not repeated") {
+        // A key that could be personal data is not repeated.
+    } else if let Some(rest) = message.strip_prefix("unknown field `") {
+        // "unknown field `realName`: did you mean `real_name`?" or "unknown field `x`; the fields are ...".
+        let field = rest.split('`').next().unwrap_or_default();
         assert!(
             !field.is_empty()
                 && field.len() <= 40
-                && field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                && field.bytes().filter(u8::is_ascii_digit).count() <= 3,
             "an unknown key is echoed: {message:?}"
         );
     } else {
         assert!(
             [
-                "the body is not valid JSON",
-                "the body could not be read",
-                "a field has the wrong type: names, ID numbers, openids and codes are strings",
+                i18n::api::request::NOT_JSON.en,
+                i18n::api::request::FORM_ENCODED.en,
+                i18n::api::request::BODY_UNREADABLE.en,
+                i18n::api::request::WRONG_TYPE.en,
             ]
             .contains(&message),
             "undocumented message {message:?}"

@@ -22,12 +22,15 @@ pub fn bytes(
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest(describe(&e)))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidRequest(describe(&e, bytes)))
 }
 
-fn describe(e: &serde_json::Error) -> Msg {
+fn describe(e: &serde_json::Error, body: &[u8]) -> Msg {
     use serde_json::error::Category;
     match e.classify() {
+        Category::Syntax | Category::Eof if looks_form_encoded(body) => {
+            request::FORM_ENCODED.into()
+        }
         Category::Syntax | Category::Eof => request::NOT_JSON.into(),
         Category::Io => request::BODY_UNREADABLE.into(),
         Category::Data => {
@@ -39,15 +42,35 @@ fn describe(e: &serde_json::Error) -> Msg {
             {
                 return request::MISSING_FIELD.msg(&[("field", &field)]);
             }
-            // An unknown key is the caller's text, which may be anything (an ID number used as a key): it is
-            // repeated only when it looks like a misspelt field name, lower-case letters and '_' (found by the
-            // request-body fuzz target checks it).
+            // "unknown field `realName`, expected one of `openid`, ... at line 1 column 12". The expected names
+            // are ours; the unknown key is the caller's text, which may be anything (an ID number or a name used
+            // as a key): it is repeated only when it cannot be one (see `is_plain_key`; the request-body fuzz
+            // target checks it).
             if let Some(rest) = msg.strip_prefix("unknown field `") {
-                return match rest.split_once('`') {
-                    Some((field, _)) if is_plain_key(field) => {
-                        request::UNKNOWN_FIELD_NAMED.msg(&[("field", &field)])
+                let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+                let expected: Vec<&str> = expected
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .collect();
+                let fields = expected
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if !is_plain_key(field) {
+                    return request::UNKNOWN_FIELD_HIDDEN.msg(&[("fields", &fields)]);
+                }
+                return match nearest(field, &expected) {
+                    Some(s) => {
+                        request::UNKNOWN_FIELD_SUGGEST.msg(&[("field", &field), ("suggestion", &s)])
                     }
-                    _ => request::UNKNOWN_FIELD.into(),
+                    None => {
+                        request::UNKNOWN_FIELD_LIST.msg(&[("field", &field), ("fields", &fields)])
+                    }
                 };
             }
             request::WRONG_TYPE.into()
@@ -55,8 +78,35 @@ fn describe(e: &serde_json::Error) -> Msg {
     }
 }
 
+/// A key that cannot be personal data: ASCII letters, digits (at most three: an ID number has 17, a phone number
+/// 11), `_`, `-` and `.`, at most 40 bytes. Names (Chinese characters) and numbers are never repeated.
 fn is_plain_key(key: &str) -> bool {
-    (1..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    (1..=40).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && key.bytes().filter(u8::is_ascii_digit).count() <= 3
+}
+
+/// `key=value` pairs joined by `&`, as HTML forms and `curl -d a=b` send.
+fn looks_form_encoded(body: &[u8]) -> bool {
+    let body = body.trim_ascii();
+    !body.is_empty()
+        && !matches!(body[0], b'{' | b'[' | b'"')
+        && body
+            .split(|b| *b == b'&')
+            .all(|pair| pair.iter().position(|b| *b == b'=').is_some_and(|i| i > 0))
+}
+
+/// The field a mistyped one most likely meant: `realName` -> `real_name`.
+fn nearest<'a>(typed: &str, fields: &[&'a str]) -> Option<&'a str> {
+    let folded = typed.to_ascii_lowercase().replace(['_', '-', '.'], "");
+    fields
+        .iter()
+        .map(|f| (strsim::jaro_winkler(&folded, &f.replace('_', "")), *f))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, f)| f)
 }
 
 #[cfg(test)]
@@ -68,32 +118,69 @@ mod tests {
     #[allow(dead_code)]
     struct T {
         cred_id: String,
+        real_name: Option<String>,
     }
 
     #[test]
     fn messages_never_echo_values() {
         for (body, want) in [
-            (&br#"{"cred_id": 110105194912310021}"#[..], "wrong type"),
-            (br#"{"cred_id": ["11010519491231002X"]}"#, "wrong type"),
+            (
+                &br#"{"cred_id": 110105194912310021}"#[..],
+                "a field has the wrong type",
+            ),
+            (
+                br#"{"cred_id": ["11010519491231002X"]}"#,
+                "a field has the wrong type",
+            ),
             (br#"{}"#, "missing field `cred_id`"),
             (
                 br#"{"cred_id": "x", "real_name_typo": "x"}"#,
-                "unknown field `real_name_typo`",
+                "unknown field `real_name_typo`: did you mean `real_name`?",
             ),
-            (br#"{"cred_id": "11010519491231002X""#, "not valid JSON"),
+            (
+                br#"{"cred_id": "x", "zzz": "x"}"#,
+                "unknown field `zzz`; the fields are `cred_id`, `real_name`",
+            ),
+            (
+                br#"{"cred_id": "x", "realName": "x"}"#,
+                "unknown field `realName`: did you mean `real_name`?",
+            ),
+            (
+                br#"{"cred_id": "x", "credId": "x"}"#,
+                "unknown field `credId`: did you mean `cred_id`?",
+            ),
+            (br#"{"cred_id": "11010519491231002X""#, request::NOT_JSON.en),
+            (
+                b"openid=o1&cred_id=11010519491231002X",
+                request::FORM_ENCODED.en,
+            ),
             (
                 br#"{"cred_id": "x", "11010519491231002X": 1}"#,
-                "unknown field",
+                "unknown field (its name is not repeated: it may hold personal data); the fields are `cred_id`",
             ),
-            (r#"{"cred_id": "x", "张三": 1}"#.as_bytes(), "unknown field"),
+            (
+                r#"{"cred_id": "x", "张三": 1}"#.as_bytes(),
+                "unknown field (its name is not repeated",
+            ),
+            (
+                br#"{"cred_id": "x", "phone13800138000": 1}"#,
+                "unknown field (its name is not repeated",
+            ),
         ] {
             let err = parse::<T>(body).unwrap_err();
             let ApiError::InvalidRequest(msg) = err else {
                 panic!("{err:?}")
             };
-            assert!(msg.en.contains(want), "{msg:?}");
+            assert!(
+                msg.en.starts_with(want),
+                "{} -> {msg:?}",
+                String::from_utf8_lossy(body)
+            );
             for m in [&msg.en, &msg.zh] {
-                assert!(!m.contains("110105") && !m.contains("张三"), "{m}");
+                assert!(
+                    !m.contains("110105") && !m.contains("张三") && !m.contains("138001"),
+                    "{m}"
+                );
             }
         }
     }

@@ -57,6 +57,13 @@ pub enum ApiError {
     ForbiddenApp,
     UnknownApp,
     NotFound,
+    /// No identity is kept for this user (`not_found`): the message names the appid and openid, which are not
+    /// personal data here (SECURITY.md's data inventory), so an integrator sees which lookup missed.
+    NoIdentity {
+        appid: String,
+        /// None when the path's openid is not repeated (it is not an openid, or it is an ID number).
+        openid: Option<String>,
+    },
     CodeAlreadyUsed,
     IdempotencyKeyReused,
     IdempotencyInProgress,
@@ -127,7 +134,7 @@ impl ApiError {
             }
             Unauthorized | AdminUnauthorized => StatusCode::UNAUTHORIZED,
             ForbiddenApp => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
+            NotFound | NoIdentity { .. } => StatusCode::NOT_FOUND,
             CodeAlreadyUsed | IdempotencyInProgress => StatusCode::CONFLICT,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             UpstreamPermissionDenied | UpstreamRejected { .. } => StatusCode::BAD_GATEWAY,
@@ -157,7 +164,7 @@ impl ApiError {
             Unauthorized | AdminUnauthorized => "unauthorized",
             ForbiddenApp => "forbidden_app",
             UnknownApp => "unknown_app",
-            NotFound => "not_found",
+            NotFound | NoIdentity { .. } => "not_found",
             CodeAlreadyUsed => "code_already_used",
             IdempotencyKeyReused => "idempotency_key_reused",
             IdempotencyInProgress => "idempotency_in_progress",
@@ -195,6 +202,7 @@ impl ApiError {
             ForbiddenApp => t::FORBIDDEN_APP,
             UnknownApp => t::UNKNOWN_APP,
             NotFound => t::NOT_FOUND,
+            NoIdentity { .. } => t::NO_IDENTITY,
             CodeAlreadyUsed => t::CODE_ALREADY_USED,
             IdempotencyKeyReused => t::IDEMPOTENCY_KEY_REUSED,
             IdempotencyInProgress => t::IDEMPOTENCY_IN_PROGRESS,
@@ -221,6 +229,15 @@ impl ApiError {
             ApiError::PersonalDataInField { field } => i18n::api::PERSONAL_DATA_IN_FIELD
                 .message
                 .fill(lang, &[("field", field)]),
+            ApiError::NoIdentity { appid, openid } => {
+                let openid = match openid {
+                    Some(o) => format!("`{o}`"),
+                    None => i18n::api::request::OPENID_NOT_REPEATED.get(lang).to_owned(),
+                };
+                i18n::api::NO_IDENTITY
+                    .message
+                    .fill(lang, &[("appid", appid), ("openid", &openid)])
+            }
             other => other.text().message.get(lang).to_owned(),
         }
     }

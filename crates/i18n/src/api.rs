@@ -137,6 +137,14 @@ errors! {
         message: ("not found", "未找到"),
         user: ("No record was found.", "未找到相关记录"),
     }
+    /// `not_found` for `GET`/`DELETE /v1/identities/{appid}/{openid}`: names the lookup that missed.
+    NO_IDENTITY {
+        message: (
+            "no identity is kept for openid {openid} of app `{appid}`: it has no successful verification, or it was erased",
+            "小程序 `{appid}` 下的 openid {openid} 没有保存的身份：它没有核验成功过，或已被删除",
+        ),
+        user: ("No record was found.", "未找到相关记录"),
+    }
     /// `code_already_used`
     CODE_ALREADY_USED {
         message: (
@@ -231,10 +239,31 @@ errors! {
 pub mod request {
     crate::texts! {
         BODY_UNREADABLE { en: "the request body could not be read", zh: "无法读取请求体" }
-        NOT_JSON { en: "the body is not valid JSON", zh: "请求体不是有效的 JSON" }
+        NOT_JSON {
+            en: "the body is not valid JSON: send a JSON object with `Content-Type: application/json`",
+            zh: "请求体不是有效的 JSON：请发送 JSON 对象，并带上 `Content-Type: application/json`",
+        }
+        /// The commonest mistake: `curl -d a=b` or an HTML form.
+        FORM_ENCODED {
+            en: "the body is form-encoded (a=b&c=d), not JSON: send a JSON object with `Content-Type: application/json`",
+            zh: "请求体是表单编码（a=b&c=d），不是 JSON：请发送 JSON 对象，并带上 `Content-Type: application/json`",
+        }
         MISSING_FIELD { en: "missing field `{field}`", zh: "缺少字段 `{field}`" }
-        UNKNOWN_FIELD_NAMED { en: "unknown field `{field}`", zh: "未知字段 `{field}`" }
-        UNKNOWN_FIELD { en: "unknown field", zh: "未知字段" }
+        UNKNOWN_FIELD_SUGGEST {
+            en: "unknown field `{field}`: did you mean `{suggestion}`?",
+            zh: "未知字段 `{field}`：是不是想写 `{suggestion}`？",
+        }
+        UNKNOWN_FIELD_LIST {
+            en: "unknown field `{field}`; the fields are {fields}",
+            zh: "未知字段 `{field}`；可用的字段有 {fields}",
+        }
+        /// A key that could be personal data (an ID number or a name used as a key) is not repeated.
+        UNKNOWN_FIELD_HIDDEN {
+            en: "unknown field (its name is not repeated: it may hold personal data); the fields are {fields}",
+            zh: "未知字段（字段名可能含个人信息，不予复述）；可用的字段有 {fields}",
+        }
+        /// In `not_found` for an identity, in place of a path segment that is not an openid.
+        OPENID_NOT_REPEATED { en: "(not repeated: not an openid)", zh: "（不是 openid，不予复述）" }
         WRONG_TYPE {
             en: "a field has the wrong type: names, ID numbers, openids and codes are strings",
             zh: "有字段类型不对：姓名、身份证号、openid 和 code 都应是字符串",

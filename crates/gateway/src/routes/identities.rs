@@ -25,6 +25,17 @@ pub struct IdentityView {
     pub verification_id: String,
 }
 
+/// 404 naming the lookup that missed. The path is the caller's text: the appid is repeated only when it is one
+/// (it was authorised above, so it is), the openid only when it is one and holds no ID number (also spread out or
+/// in full-width digits).
+fn no_identity(appid: &str, openid: &str) -> ApiError {
+    let is_openid = identity::OpenId::parse(openid).is_ok() && !identity::contains_cred_id(openid);
+    ApiError::NoIdentity {
+        appid: appid.to_owned(),
+        openid: is_openid.then(|| openid.to_owned()),
+    }
+}
+
 /// The latest successful match for a user.
 #[utoipa::path(get, path = "/v1/identities/{appid}/{openid}", tag = "identities",
     params(("appid" = String, Path), ("openid" = String, Path)),
@@ -46,7 +57,7 @@ pub async fn latest(
         .store
         .identity(&appid, &openid)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or_else(|| no_identity(&appid, &openid))?;
     Ok(Json(IdentityView {
         verified: true,
         verified_at: rfc3339(found.verified_at_ms),
@@ -77,7 +88,7 @@ pub async fn erase(
         return Err(ApiError::ForbiddenApp);
     }
     if !st.store.delete_identity(&appid, &openid).await? {
-        return Err(ApiError::NotFound);
+        return Err(no_identity(&appid, &openid));
     }
     metrics::counter!("wxrn_identity_erasures_total").increment(1);
     tracing::info!(appid = %appid, openid = %openid, key_id = %caller.key_id, "identity erased");

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod idcheck;
 mod languages;
+mod messages;
 mod outage;
 mod outcomes;
 mod privacy;

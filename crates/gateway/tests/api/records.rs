@@ -295,6 +295,30 @@ async fn health_readiness_metrics_and_openapi() {
     ] {
         assert!(text.contains(needle), "metrics lack {needle}");
     }
+    // Every family has its # HELP and # TYPE (issue 13).
+    let declared = |tag: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(tag))
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect()
+    };
+    let (helps, types) = (declared("# HELP "), declared("# TYPE "));
+    let mut families = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| types.iter().any(|t| t == f))
+            .unwrap_or(name);
+        assert!(helps.iter().any(|h| h == family), "no HELP for {family}");
+        assert!(types.iter().any(|t| t == family), "no TYPE for {family}");
+        families += 1;
+    }
+    assert!(families > 5, "{text}");
     let (s, doc) = app.get("/openapi.json").await;
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v1/verifications"]["post"].is_object());
