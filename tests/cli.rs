@@ -31,6 +31,8 @@ fn stderr(o: &Output) -> String {
 mod audit;
 #[path = "cli/config.rs"]
 mod config;
+#[path = "cli/operator.rs"]
+mod operator;
 #[path = "cli/store.rs"]
 mod store_missing;
 

@@ -15,8 +15,10 @@ pub struct Args {
     /// WeChat's API host, or a sandbox's.
     #[arg(long, default_value = wechat::WECHAT_API)]
     base_url: String,
+    /// The mini program's appid (its secret comes from WXRN_APP_SECRET).
     #[arg(long)]
     appid: String,
+    /// The user's openid in that mini program (the one the consent code was issued for).
     #[arg(long)]
     openid: String,
     /// The name to check.

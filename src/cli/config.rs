@@ -29,9 +29,9 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             }
             if !problems.is_empty() {
                 eprintln!(
-                    "{what}: {} problem{}",
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
+                    "{}",
+                    i18n::cli::CONFIG_CHECK_PROBLEMS
+                        .cli_fill(&[("what", &what), ("count", &problems.len())])
                 );
                 return Ok(EXIT_FAILURE);
             }
@@ -41,11 +41,14 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 "SQLite"
             };
             println!(
-                "{what}: ok ({} app{}, data in {} ({store}), listens on {})",
-                cfg.apps.len(),
-                if cfg.apps.len() == 1 { "" } else { "s" },
-                cfg.data_dir.display(),
-                cfg.listen
+                "{}",
+                i18n::cli::CONFIG_CHECK_OK.cli_fill(&[
+                    ("what", &what),
+                    ("apps", &cfg.apps.len()),
+                    ("data_dir", &cfg.data_dir.display()),
+                    ("store", &store),
+                    ("listen", &cfg.listen),
+                ])
             );
             if cfg.apps.is_empty() {
                 eprintln!("{}", i18n::cli::CONFIG_NO_APPS.cli());
@@ -55,8 +58,8 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Show { config } => {
             let cfg = config.load()?;
             println!(
-                "# {}: defaults, then the file, then WXRN_* variables; secrets redacted",
-                config.describe()
+                "{}",
+                i18n::cli::CONFIG_SHOW_HEADER.cli_fill(&[("what", &config.describe())])
             );
             print!("{}", cfg.to_redacted_toml());
             Ok(EXIT_OK)

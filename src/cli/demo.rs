@@ -30,7 +30,7 @@ pub struct Args {
 
 pub async fn run(a: Args) -> anyhow::Result<u8> {
     super::init_tracing("text");
-    let listener = tokio::net::TcpListener::bind(&a.sandbox_addr).await?;
+    let listener = super::bind(&a.sandbox_addr, "--sandbox-addr").await?;
     let sb = Sandbox::spawn(
         listener,
         SandboxConfig {
@@ -74,7 +74,9 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
         },
         ..Config::default()
     };
-    let app = Application::build(cfg).await?;
+    let app = Application::build(cfg)
+        .await
+        .map_err(|e| super::gateway_listen_error(e, &a.listen, "--listen"))?;
     let gateway_url = format!("http://{}", app.local_addr());
     let (_, key) = super::keys::create(
         app.state().store.as_ref(),
@@ -163,14 +165,11 @@ const DEFAULT_WEB_ADDR: &str = "127.0.0.1:8081";
 /// The web app's listener: the address asked for, or the default one, or (when the default is taken, as in a
 /// second demo on one machine) any free port: the banner says which.
 async fn bind_web(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener> {
-    use anyhow::Context;
     match addr {
-        Some(addr) => tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| i18n::cli::CANNOT_LISTEN.cli_fill(&[("addr", &addr)])),
+        Some(addr) => super::bind(addr, "--web-addr").await,
         None => match tokio::net::TcpListener::bind(DEFAULT_WEB_ADDR).await {
             Ok(l) => Ok(l),
-            Err(_) => Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+            Err(_) => super::bind("127.0.0.1:0", "--web-addr").await,
         },
     }
 }
@@ -206,6 +205,8 @@ fn banner(
     let _ = writeln!(s, "  sandbox   {sandbox}   (WeChat, simulated)");
     let _ = writeln!(s, "  app       {appid}");
     let _ = writeln!(s, "  API key   {key}\n");
+    let _ = writeln!(s, "Demo users (WeChat, simulated):\n");
+    let _ = writeln!(s, "{}", sandbox::demo::users_table());
     let _ = writeln!(
         s,
         "Each check needs a fresh consent code (what WeChat hands the mini program after the user agrees)."

@@ -31,6 +31,7 @@ pub enum Command {
     List {
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the keys as a JSON array of {"id", "name", "apps", "created_at_ms", "revoked_at_ms"}.
         #[arg(long)]
         json: bool,
     },
@@ -38,6 +39,8 @@ pub enum Command {
     Revoke {
         #[command(flatten)]
         config: ConfigArg,
+        /// The key's id: the part after `wxrn_` and before the next `_`, as `keys list` shows it.
+        #[arg(value_name = "ID")]
         id: String,
     },
     /// Create a new master key (blind indexes, audit-head signatures) in a new file, mode 0600. Keep it outside

@@ -59,14 +59,14 @@ pub struct ConfigArg {
 
 impl ConfigArg {
     fn load(&self) -> anyhow::Result<gateway::Config> {
-        Ok(gateway::Config::load(self.config.as_deref())?)
+        gateway::Config::load(self.config.as_deref()).map_err(|e| anyhow::anyhow!(config_error(&e)))
     }
 
     /// The file, or that there is none, for messages.
     fn describe(&self) -> String {
         match &self.config {
             Some(f) => f.display().to_string(),
-            None => "no config file (defaults and WXRN_* variables)".to_owned(),
+            None => i18n::cli::CONFIG_NO_FILE.cli().to_owned(),
         }
     }
 
@@ -124,6 +124,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// A configuration error in the command line's language: one line naming the key and where it was set.
+fn config_error(e: &gateway::config::ConfigError) -> String {
+    use gateway::config::{ConfigError, Origin};
+    use i18n::cli as t;
+    let origin = |o: &Origin| match o {
+        Origin::File(p) => p.display().to_string(),
+        Origin::Env(var) => t::CONFIG_ORIGIN_ENV.cli_fill(&[("var", var)]),
+        Origin::Defaults => t::CONFIG_ORIGIN_DEFAULTS.cli().to_owned(),
+    };
+    match e {
+        ConfigError::FileNotFound(p) => {
+            t::CONFIG_FILE_NOT_FOUND.cli_fill(&[("path", &p.display())])
+        }
+        ConfigError::UnknownKey {
+            key,
+            origin: o,
+            suggestion,
+        } => {
+            let mut line = t::CONFIG_UNKNOWN_KEY.cli_fill(&[("key", key), ("origin", &origin(o))]);
+            if let Some(s) = suggestion {
+                line.push_str(&t::CONFIG_DID_YOU_MEAN.cli_fill(&[("suggestion", s)]));
+            }
+            line
+        }
+        ConfigError::BadValue {
+            key,
+            origin: o,
+            reason,
+        } => t::CONFIG_BAD_VALUE.cli_fill(&[
+            ("key", key),
+            ("origin", &origin(o)),
+            ("reason", reason),
+        ]),
+        ConfigError::Syntax { origin: o, reason } => {
+            t::CONFIG_SYNTAX.cli_fill(&[("origin", &origin(o)), ("reason", reason)])
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Listen on `addr`, or fail with a message that names the address and what sets it (`set_by`: a flag such as
+/// `--addr`, or a config key).
+pub async fn bind(addr: &str, set_by: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| listen_error(addr, &e, set_by))
+}
+
+/// The error for an address that cannot be listened on.
+pub fn listen_error(addr: &str, e: &std::io::Error, set_by: &str) -> anyhow::Error {
+    let text = if e.kind() == std::io::ErrorKind::AddrInUse {
+        i18n::cli::LISTEN_IN_USE.cli_fill(&[("addr", &addr), ("set_by", &set_by)])
+    } else {
+        i18n::cli::LISTEN_FAILED.cli_fill(&[("addr", &addr), ("error", e), ("set_by", &set_by)])
+    };
+    anyhow::anyhow!(text)
+}
+
+/// `Application::build`'s error, with the same message when it is the gateway's listener that failed (its error
+/// then starts "cannot listen on" and holds the `io::Error`).
+pub fn gateway_listen_error(e: anyhow::Error, addr: &str, set_by: &str) -> anyhow::Error {
+    let io = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>());
+    match io {
+        Some(io) if e.to_string().starts_with("cannot listen on") => listen_error(addr, io, set_by),
+        _ => e,
+    }
+}
+
 /// Logs go to stderr; `json` for machines. `RUST_LOG` overrides the level.
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
@@ -136,5 +204,69 @@ pub fn init_tracing(format: &str) {
         let _ = builder.json().try_init();
     } else {
         let _ = builder.try_init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` explains every flag and argument of every subcommand (issue 13: `keys revoke ID`,
+    /// `keys list --json`, `check --appid` had none).
+    #[test]
+    fn every_flag_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "wxrealname", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    /// README's CLI table names every flag of every subcommand.
+    #[test]
+    fn the_readme_cli_table_lists_every_flag() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = readme
+            .split("## The CLI")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap();
+        fn walk(cmd: &clap::Command, section: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if let Some(long) = arg.get_long()
+                    && !matches!(long, "help" | "version")
+                    && !arg.is_hide_set()
+                    && !section.contains(&format!("--{long}"))
+                {
+                    missing.push(format!("{} --{long}", cmd.get_name()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, section, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), section, &mut missing);
+        assert!(
+            missing.is_empty(),
+            "not in README's CLI section: {missing:?}"
+        );
     }
 }

@@ -60,7 +60,7 @@ impl Args {
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     super::init_tracing("text");
-    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+    let listener = super::bind(&args.addr, "--addr").await?;
     let handle = Sandbox::spawn(listener, args.config()).await?;
     if !args.no_demo {
         println!("{}", sandbox::demo::banner(&handle.base_url()));

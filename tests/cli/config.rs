@@ -12,6 +12,9 @@ fn run_env(args: &[&str], vars: &[(&str, &str)], cwd: Option<&Path>) -> Output {
             c.env_remove(k);
         }
     }
+    for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        c.env_remove(var);
+    }
     c.args(args).envs(vars.iter().copied());
     if let Some(d) = cwd {
         c.current_dir(d);
@@ -257,6 +260,20 @@ fn a_config_error_is_one_line_that_names_the_file_the_key_and_a_suggestion() {
         stderr(&o),
         "error: unknown key `limits.per_openid_per_dya` in environment variable \
          WXRN_LIMITS__PER_OPENID_PER_DYA; did you mean `WXRN_LIMITS__PER_OPENID_PER_DAY`?\n"
+    );
+
+    // In Chinese under a Chinese locale, with the same key, file and suggestion.
+    let o = run_env(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        &[("LC_ALL", "zh_CN.UTF-8")],
+        None,
+    );
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "错误：{} 中有未知的配置项 `listne`；是不是想写 `listen`？\n",
+            cfg_abs.display()
+        )
     );
 
     std::fs::write(&cfg, "[limits]\nmax_in_flight = 0\n").unwrap();

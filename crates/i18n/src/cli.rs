@@ -131,4 +131,41 @@ crate::texts! {
         zh: "已清理 {rows} 行审计记录和 {codes} 条防重放记录",
     }
     AUDIT_PURGE_CHECKPOINT { en: "; the chain now starts after row {seq}", zh: "；审计链现在从第 {seq} 行之后开始" }
+
+    // Listening: the address and what sets it (a flag, or a config key)
+    LISTEN_IN_USE {
+        en: "cannot listen on {addr}: the address is already in use (another program, or another wxrealname, listens there); choose another with {set_by}",
+        zh: "无法监听 {addr}：该地址已被占用（另一个程序或另一个 wxrealname 正在监听）；请用 {set_by} 换一个地址",
+    }
+    LISTEN_FAILED {
+        en: "cannot listen on {addr}: {error}; set the address with {set_by}",
+        zh: "无法监听 {addr}：{error}；地址由 {set_by} 设置",
+    }
+    LISTEN_SET_BY_FILE { en: "`listen` in {file} (or {var})", zh: "{file} 中的 `listen`（或 {var}）" }
+    LISTEN_SET_BY_KEY { en: "`listen` in the config file (or {var})", zh: "配置文件中的 `listen`（或 {var}）" }
+
+    // Configuration errors (wxrealname config, and every command that reads the configuration)
+    CONFIG_FILE_NOT_FOUND { en: "config file {path} not found", zh: "找不到配置文件 {path}" }
+    CONFIG_UNKNOWN_KEY { en: "unknown key `{key}` in {origin}", zh: "{origin} 中有未知的配置项 `{key}`" }
+    CONFIG_DID_YOU_MEAN { en: "; did you mean `{suggestion}`?", zh: "；是不是想写 `{suggestion}`？" }
+    CONFIG_BAD_VALUE {
+        en: "invalid value for `{key}` in {origin}: {reason}",
+        zh: "{origin} 中配置项 `{key}` 的值无效：{reason}",
+    }
+    CONFIG_SYNTAX { en: "{origin}: {reason}", zh: "{origin}：{reason}" }
+    CONFIG_ORIGIN_ENV { en: "environment variable {var}", zh: "环境变量 {var}" }
+    CONFIG_ORIGIN_DEFAULTS { en: "the defaults", zh: "默认值" }
+    CONFIG_NO_FILE {
+        en: "no config file (defaults and WXRN_* variables)",
+        zh: "没有配置文件（默认值和 WXRN_* 环境变量）",
+    }
+    CONFIG_CHECK_PROBLEMS { en: "{what}: {count} problem(s)", zh: "{what}：发现 {count} 个问题" }
+    CONFIG_CHECK_OK {
+        en: "{what}: ok ({apps} app(s), data in {data_dir} ({store}), listens on {listen})",
+        zh: "{what}：没有问题（{apps} 个小程序，数据在 {data_dir}（{store}），监听 {listen}）",
+    }
+    CONFIG_SHOW_HEADER {
+        en: "# {what}: defaults, then the file, then WXRN_* variables; secrets redacted",
+        zh: "# {what}：默认值，然后是配置文件，再是 WXRN_* 环境变量；密钥已隐去",
+    }
 }

@@ -196,6 +196,45 @@ pub(crate) fn seed(state: &SandboxState) -> Result<()> {
 }
 
 /// What a newcomer needs to start: the demo apps and users, and curl commands for one check.
+/// `text` followed by spaces up to `width` terminal columns. Not `format!("{:<w$}")`, which counts chars: a
+/// Chinese character takes two columns, so names would push the columns after them out of line.
+pub fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
+/// The demo users as a table (openid, the name and ID number to submit, the outcome, a note), its columns
+/// aligned by display width. Printed by the sandbox's and the demo's banners.
+pub fn users_table() -> String {
+    let header = ["openid", "name", "cred_id", "outcome"];
+    let rows: Vec<[&str; 4]> = USERS
+        .iter()
+        .map(|u| [u.openid, u.submit_name, u.submit_cred_id, u.outcome])
+        .collect();
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            std::iter::once(header[i])
+                .chain(rows.iter().map(|r| r[i]))
+                .map(unicode_width::UnicodeWidthStr::width)
+                .max()
+                .unwrap_or(0)
+                + 2
+        })
+        .collect();
+    let mut s = String::new();
+    let line = |cells: [&str; 4], note: &str| {
+        let mut l: String = cells.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
+        l.push_str(note);
+        l.push('\n');
+        l
+    };
+    s.push_str(&line(header, "note"));
+    for (u, r) in USERS.iter().zip(rows) {
+        s.push_str(&line(r, u.note));
+    }
+    s
+}
+
 pub fn banner(base_url: &str) -> String {
     let base = base_url.trim_end_matches('/');
     let mut s = String::new();
@@ -211,18 +250,7 @@ pub fn banner(base_url: &str) -> String {
         s,
         "no-permission appid {NO_PERMISSION_APPID}  secret {NO_PERMISSION_SECRET}  (checks answer 48001)\n"
     );
-    let _ = writeln!(
-        s,
-        "{:<22} {:<10} {:<20} {:<14} note",
-        "openid", "submit", "cred_id", "outcome"
-    );
-    for u in USERS {
-        let _ = writeln!(
-            s,
-            "{:<22} {:<8} {:<20} {:<14} {}",
-            u.openid, u.submit_name, u.submit_cred_id, u.outcome, u.note
-        );
-    }
+    s.push_str(&users_table());
     let u = &USERS[0];
     let _ = write!(
         s,
@@ -259,4 +287,45 @@ More:
         );
     }
     s
+}
+
+#[cfg(test)]
+mod banner_tests {
+    use super::*;
+    use unicode_width::UnicodeWidthStr;
+
+    /// Every column starts at the same display column on every line, Chinese names included.
+    #[test]
+    fn the_users_table_aligns_by_display_width() {
+        let table = users_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), USERS.len() + 1);
+        // The display column where each cell starts, each searched after the one before.
+        let starts = |line: &str, cells: &[&str]| -> Vec<usize> {
+            let mut from = 0;
+            cells
+                .iter()
+                .map(|c| {
+                    let at = from
+                        + line[from..]
+                            .find(c)
+                            .unwrap_or_else(|| panic!("{c} in {line}"));
+                    from = at + c.len();
+                    line[..at].width()
+                })
+                .collect()
+        };
+        let header = starts(lines[0], &["openid", "name", "cred_id", "outcome", "note"]);
+        for (line, u) in lines[1..].iter().zip(USERS) {
+            assert_eq!(
+                starts(
+                    line,
+                    &[u.openid, u.submit_name, u.submit_cred_id, u.outcome, u.note]
+                ),
+                header,
+                "{line}"
+            );
+        }
+        assert!(banner("http://127.0.0.1:9100").contains(&table));
+    }
 }
