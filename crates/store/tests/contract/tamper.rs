@@ -420,6 +420,10 @@ pub async fn an_older_release_store_is_upgraded_and_signed(s: Arc<dyn Store>, ur
             "ALTER TABLE audit_checkpoint DROP COLUMN mac",
             // and what later migrations added
             "ALTER TABLE api_keys DROP COLUMN scopes",
+            "ALTER TABLE audit DROP COLUMN kind",
+            "ALTER TABLE audit DROP COLUMN provider",
+            "ALTER TABLE audit DROP COLUMN billed",
+            "ALTER TABLE audit DROP COLUMN consent_ref",
             "PRAGMA user_version = 1",
         ]
     } else {
@@ -434,6 +438,10 @@ pub async fn an_older_release_store_is_upgraded_and_signed(s: Arc<dyn Store>, ur
             "ALTER TABLE chain_head DROP COLUMN mac",
             "ALTER TABLE audit_checkpoint DROP COLUMN mac",
             "ALTER TABLE api_keys DROP COLUMN scopes",
+            "ALTER TABLE audit DROP COLUMN kind",
+            "ALTER TABLE audit DROP COLUMN provider",
+            "ALTER TABLE audit DROP COLUMN billed",
+            "ALTER TABLE audit DROP COLUMN consent_ref",
             "DELETE FROM _sqlx_migrations WHERE version >= 2",
         ]
     };
