@@ -104,7 +104,10 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_with_shutdown(shutdown_signal()).await
+        // The handlers are installed here, before anything is served: a SIGTERM that arrives as soon as the
+        // first answer has gone out still shuts down gracefully (with the anchor written), never by default action.
+        let signal = shutdown_signal()?;
+        self.run_with_shutdown(signal).await
     }
 
     pub async fn run_with_shutdown(
@@ -217,21 +220,22 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
     })))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        tracing::info!("shutting down");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
