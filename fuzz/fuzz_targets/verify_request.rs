@@ -87,15 +87,9 @@ fn fields(req: &VerifyRequest) {
     let rejection = if OpenId::parse(&req.openid).is_err() {
         Some(ApiError::InvalidOpenid)
     } else if let Err(e) = RealName::parse(real_name) {
-        Some(ApiError::InvalidRealName {
-            reason: e.code(),
-            message: e.to_string(),
-        })
+        Some(ApiError::invalid_real_name(&e))
     } else if let Err(e) = CredId::parse_on(cred_id, today) {
-        Some(ApiError::InvalidCredId {
-            reason: e.code(),
-            message: e.to_string(),
-        })
+        Some(ApiError::invalid_cred_id(&e))
     } else {
         None
     };

@@ -46,15 +46,12 @@ fn describe(e: &serde_json::Error, body: &[u8]) -> Msg {
             // are ours; the unknown key is the caller's text, which may be anything (an ID number or a name used
             // as a key): it is repeated only when it cannot be one (see `is_plain_key`; the request-body fuzz
             // target checks it).
-            if let Some(rest) = msg.strip_prefix("unknown field `") {
-                let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            if let Some((field, expected)) = split_unknown_field(&msg) {
                 let expected: Vec<&str> = expected
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
                     .split('`')
                     .skip(1)
                     .step_by(2)
+                    .filter(|name| is_plain_key(name))
                     .collect();
                 let fields = expected
                     .iter()
@@ -76,6 +73,18 @@ fn describe(e: &serde_json::Error, body: &[u8]) -> Msg {
             request::WRONG_TYPE.into()
         }
     }
+}
+
+/// serde_json's "unknown field `KEY`, expected one of `a`, `b` at line 1 column 12" as (KEY, "one of `a`, `b`").
+/// KEY is the caller's text and may itself hold backticks, "`, expected " or " at line ": only the parts after it
+/// are ours, so the message is split from the end.
+fn split_unknown_field(msg: &str) -> Option<(&str, &str)> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let rest = rest.rsplit_once(" at line ").map_or(rest, |(r, _)| r);
+    rest.rsplit_once("`, expected ").or_else(|| {
+        rest.rsplit_once("`, there are no fields")
+            .map(|(f, _)| (f, ""))
+    })
 }
 
 /// A key that cannot be personal data: ASCII letters, digits (at most three: an ID number has 17, a phone number
@@ -153,6 +162,11 @@ mod tests {
             (
                 b"openid=o1&cred_id=11010519491231002X",
                 request::FORM_ENCODED.en,
+            ),
+            (
+                // Found by the fuzz target: a key that imitates the message's own parts must not leak its digits.
+                br#"{"cred_id": "x", "q`, expected `119970038` at line 1 column 2": 1}"#,
+                "unknown field (its name is not repeated: it may hold personal data); the fields are `cred_id`",
             ),
             (
                 br#"{"cred_id": "x", "11010519491231002X": 1}"#,
