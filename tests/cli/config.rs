@@ -1,6 +1,6 @@
 //! Issue 13 §1: configuration does what the README says, through the binary.
 
-use super::{bin, stderr, stdout, write_config};
+use super::{bin, stderr, stdout, write_config, write_config_text};
 use std::path::Path;
 use std::process::Output;
 
@@ -339,6 +339,54 @@ fn config_check_validates_the_file_and_its_secrets_without_creating_anything() {
         .code(),
         Some(1)
     );
+}
+
+/// An `audit.anchor_file` inside `data_dir`, spelled through `..` or a link, is a problem `config check`
+/// reports, as `serve` refuses to start with it (it said "ok" while `serve` refused).
+#[cfg(unix)]
+#[test]
+fn config_check_refuses_an_anchor_inside_data_dir_as_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    let o = run_env(
+        &["keys", "init-master", "--out", key.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("data"), dir.path().join("logs/link")).unwrap();
+    let secret = [("WXRN_SECRET_TEST", "s3cret-app")];
+    for (anchor, inside) in [
+        ("logs/../data/x.anchor", true),
+        ("logs/link/x.anchor", true),
+        ("logs/x.anchor", false),
+    ] {
+        let cfg = write_config_text(
+            dir.path(),
+            &format!(
+                "[blind_index]\nkey_file = \"{}\"\n[audit]\nanchor_file = \"{anchor}\"\n",
+                key.display()
+            ),
+        );
+        let cfg = cfg.to_str().unwrap();
+        let check = run_env(&["config", "check", "--config", cfg], &secret, None);
+        if inside {
+            let serve = run_env(&["serve", "--config", cfg], &secret, None);
+            assert_eq!(check.status.code(), Some(1), "{anchor}: {}", stdout(&check));
+            assert!(
+                stderr(&check).contains("`audit.anchor_file`")
+                    && stderr(&check).contains("is inside data_dir"),
+                "{anchor}: {}",
+                stderr(&check)
+            );
+            assert_eq!(serve.status.code(), Some(1), "{anchor}");
+            assert!(stderr(&serve).contains("is inside data_dir"), "{anchor}");
+        } else {
+            assert_eq!(check.status.code(), Some(0), "{anchor}: {}", stderr(&check));
+        }
+    }
 }
 
 /// `config show` prints what the gateway would use, and no secret.

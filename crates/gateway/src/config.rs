@@ -340,6 +340,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Why `audit.anchor_file` cannot be used: it lies inside `data_dir` (also through `..` or a link), where a
+    /// copy or a rollback of the database would carry it along. `serve` refuses to start then; `config check`
+    /// reports it.
+    pub fn anchor_file_problem(&self) -> Option<String> {
+        let anchor = self.audit.anchor_file.as_ref()?;
+        crate::pii::is_inside(anchor, &self.data_dir).then(|| {
+            format!(
+                "audit.anchor_file {} is inside data_dir: the anchor must be kept apart from the database it \
+                 vouches for",
+                anchor.display()
+            )
+        })
+    }
+
     /// Defaults, then the file (if given), then `WXRN_*` variables; relative paths from the file resolved
     /// against its directory (see `config/load.rs`).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {

@@ -154,13 +154,8 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
     store::files::private_dir(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     let pii = Pii::load(&cfg.blind_index, &cfg.data_dir)?;
-    if let Some(anchor) = &cfg.audit.anchor_file
-        && crate::pii::is_inside(anchor, &cfg.data_dir)
-    {
-        anyhow::bail!(
-            "audit.anchor_file {} is inside data_dir: the anchor must be kept apart from the database it vouches for",
-            anchor.display()
-        );
+    if let Some(problem) = cfg.anchor_file_problem() {
+        anyhow::bail!(problem);
     }
     let store = store::open(
         secrecy::ExposeSecret::expose_secret(&cfg.database_url()),

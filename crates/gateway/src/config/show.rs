@@ -65,7 +65,8 @@ impl Config {
     }
 
     /// What the gateway would fail on at start (or later) although the file itself is valid: a secret's
-    /// variable unset, a key file missing or malformed, a CA file unreadable, a URL scheme it does not speak.
+    /// variable unset, a key file missing or malformed, an anchor file inside `data_dir`, a CA file unreadable, a
+    /// URL scheme it does not speak.
     /// Reads nothing but the environment and the named files; creates nothing.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
@@ -85,6 +86,9 @@ impl Config {
         }
         if let Err(e) = crate::pii::Pii::check_keys(&self.blind_index, &self.data_dir) {
             problem("blind_index", plain(&e));
+        }
+        if let Some(message) = self.anchor_file_problem() {
+            problem("audit.anchor_file", message);
         }
         if let Some(ca) = &self.upstream_ca_file {
             match std::fs::read_to_string(ca) {
