@@ -114,6 +114,10 @@ pub struct Limits {
     /// Verification attempts per API key per second, whether or not they reach WeChat (every attempt that gets
     /// past validation, the replay guard and the circuit breaker). 0 = no limit.
     pub per_key_per_second: u32,
+    /// `POST /v1/identities/match` calls per user (appid + openid) per day (Asia/Shanghai), each recorded in the
+    /// audit trail: with a key and a user's name, unlimited calls would recover the ID number by trying every
+    /// candidate. 0 = no limit. The per-key limit applies to match calls too.
+    pub match_per_openid_per_day: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// A client must finish sending a request's headers within this many milliseconds of connecting (or of the
@@ -256,6 +260,7 @@ impl Default for Config {
             limits: Limits {
                 per_openid_per_day: 5,
                 per_key_per_second: 50,
+                match_per_openid_per_day: 20,
                 max_body_bytes: 16 * 1024,
                 header_timeout_ms: 30_000,
                 request_timeout_ms: None,

@@ -92,6 +92,11 @@ pub const METRICS: &[Described] = &[
         "Identity bindings erased on request (DELETE /v1/identities/{appid}/{openid}).",
     ),
     m(
+        "wxrn_identity_matches_total",
+        Kind::Counter,
+        "POST /v1/identities/match calls recorded, by result: match, mismatch, no_identity or an error code.",
+    ),
+    m(
         "wxrn_upstream_requests_total",
         Kind::Counter,
         "Calls to WeChat by endpoint and result (ok, an errcode, timeout, not_sent, ...).",

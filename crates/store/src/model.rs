@@ -45,7 +45,7 @@ pub struct NewAuditEntry {
     pub minor: bool,
     pub latency_ms: i64,
     /// What the row records: [`KIND_VERIFICATION`] (WeChat's check; the only kind before issue 14) or
-    /// [`KIND_IDCHECK`] (a paid provider's name + ID-number check, in the same chain).
+    /// [`KIND_IDCHECK`] (a paid provider's name + ID-number check, in the same chain) or [`KIND_IDENTITY_MATCH`].
     pub kind: String,
     /// An idcheck's provider: the one that answered, or the last one tried.
     pub provider: Option<String>,
@@ -59,6 +59,9 @@ pub struct NewAuditEntry {
 pub const KIND_VERIFICATION: &str = "verification";
 /// [`NewAuditEntry::kind`] of a paid provider's name + ID-number check.
 pub const KIND_IDCHECK: &str = "idcheck";
+/// [`NewAuditEntry::kind`] of a comparison with a user's verified identity (`POST /v1/identities/match`):
+/// `outcome` is `match`, `mismatch` or `no_identity`, or `error_code` says why it was refused.
+pub const KIND_IDENTITY_MATCH: &str = "identity_match";
 
 /// An audit row with its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

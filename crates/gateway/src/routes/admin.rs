@@ -84,6 +84,8 @@ struct ListQuery {
 /// One audit row as the console lists it: the API's masked view plus what operators look at.
 #[derive(Debug, Serialize)]
 struct Row {
+    /// `verification`, `idcheck` or `identity_match`.
+    kind: String,
     #[serde(flatten)]
     view: VerificationView,
     errcode: Option<i64>,
@@ -115,6 +117,7 @@ async fn verifications(
         .await?
         .iter()
         .map(|r| Row {
+            kind: r.entry.kind.clone(),
             view: VerificationView::from(r),
             errcode: r.entry.errcode,
             latency_ms: r.entry.latency_ms,
@@ -140,6 +143,11 @@ async fn overview(
         Window::parse(q.window.as_deref()).ok_or_else(|| ApiError::invalid_request(WINDOW))?;
     let rows = st.store.recent(MAX_ROWS).await?;
     let capped = rows.len() as i64 >= MAX_ROWS;
+    // Identity-match rows are in the trail, not in these counts: they are no checks.
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.entry.kind != store::KIND_IDENTITY_MATCH)
+        .collect();
     Ok(Json(overview::summarise(
         &rows,
         st.now_ms(),

@@ -1,6 +1,7 @@
 //! The identity registry: who has been verified, and does a name + ID match what was verified.
 
-use super::verify::request;
+use super::verify::policy::{self, Limit};
+use super::verify::{Ended, Refusal, answer, record, request};
 use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
@@ -10,8 +11,12 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use identity::OpenId;
+use limits::Window;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use store::NewAuditEntry;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -117,7 +122,9 @@ pub struct MatchView {
 }
 
 /// Compare a name and ID number with the user's verified identity, through the blind index. No WeChat call,
-/// no new consent.
+/// no new consent. Every call that passes validation is recorded in the audit trail (kind `identity_match`,
+/// masked values, the result) and counts against `limits.match_per_openid_per_day` and the key's
+/// `limits.per_key_per_second`.
 #[utoipa::path(post, path = "/v1/identities/match", tag = "identities",
     request_body = MatchRequest,
     security(("api_key" = [])),
@@ -126,30 +133,119 @@ pub struct MatchView {
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, description = "forbidden_app", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_openid, personal_data_in_field, invalid_cred_id, invalid_real_name", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "dependency_unavailable", body = crate::error::ErrorBody),
     ))]
 pub async fn matches(
     State(st): State<AppState>,
     caller: Caller,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<MatchView>, ApiError> {
-    // The rejection is mapped here, not left to axum, so an oversized body gets the envelope (413).
-    let req: MatchRequest = body::parse(&body::bytes(bytes)?)?;
-    let appid = caller.resolve_app(req.appid.as_deref())?;
-    let openid = request::openid(&req.openid)?;
-    let subject = request::subject(&req.real_name, &req.cred_id, st.today())?;
-    let Some(found) = st.store.identity(&appid, openid.as_str()).await? else {
-        return Ok(Json(MatchView {
-            matches: false,
-            verified_at: None,
-        }));
+) -> Response {
+    let key_id = caller.key_id.clone();
+    let valid = body::bytes(bytes)
+        .and_then(|b| body::parse::<MatchRequest>(&b))
+        .and_then(|req| {
+            let appid = caller.resolve_app(req.appid.as_deref())?;
+            let openid = request::openid(&req.openid)?;
+            let subject = request::subject(&req.real_name, &req.cred_id, st.today())?;
+            Ok((appid, openid, subject))
+        });
+    let (appid, openid, subject) = match valid {
+        Ok(valid) => valid,
+        Err(e) => return e.into_response(),
     };
-    // A row indexed under a key version whose key is no longer configured cannot be compared: no match.
-    let matches = st
-        .pii
-        .pair_index_for(found.key_version, &subject.name, &subject.cred)
-        .is_some_and(|pair| bool::from(pair.ct_eq(&found.blind_pair)));
-    Ok(Json(MatchView {
-        matches,
-        verified_at: Some(rfc3339(found.verified_at_ms)),
-    }))
+    let ended = compare(&st, &caller, &appid, &openid, &subject).await;
+    answer::respond(ended, &key_id)
+}
+
+/// The rate limits, the comparison and its audit row.
+async fn compare(
+    st: &AppState,
+    caller: &Caller,
+    appid: &str,
+    openid: &OpenId,
+    subject: &request::Subject,
+) -> Ended<MatchView> {
+    let blind = st.pii.blind_indexes(&subject.name, &subject.cred);
+    let mut entry = NewAuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at_ms: st.now_ms(),
+        key_id: caller.key_id.clone(),
+        appid: appid.to_owned(),
+        openid: openid.as_str().to_owned(),
+        masked_name: subject.name.masked(),
+        masked_cred_id: subject.cred.masked(),
+        blind_cred: blind.cred,
+        blind_pair: blind.pair,
+        key_version: st.pii.key_version,
+        purpose: None,
+        outcome: None,
+        error_code: None,
+        errcode: None,
+        verify_openid: Vec::new(),
+        verify_real_name: None,
+        minor: subject.minor,
+        latency_ms: 0,
+        kind: store::KIND_IDENTITY_MATCH.into(),
+        provider: None,
+        billed: None,
+        consent_ref: None,
+    };
+    let limits = &st.cfg.limits;
+    let limits = [
+        Limit {
+            per: limits.per_key_per_second,
+            bucket: format!("key:{}", caller.key_id),
+            window: Window::Second,
+            only_calls_made: false,
+        },
+        Limit {
+            per: limits.match_per_openid_per_day,
+            bucket: format!("match:{appid}:{openid}"),
+            window: Window::Day,
+            only_calls_made: false,
+        },
+    ];
+    let answer = match policy::rate_limits(st, &limits).await {
+        Ok(_) => match st.store.identity(appid, openid.as_str()).await {
+            Err(e) => return Ended::Unrecorded(e.into()),
+            Ok(None) => {
+                entry.outcome = Some("no_identity".into());
+                Ok(MatchView {
+                    matches: false,
+                    verified_at: None,
+                })
+            }
+            Ok(Some(found)) => {
+                // A row indexed under a key version whose key is no longer configured cannot be compared: no
+                // match.
+                let matches = st
+                    .pii
+                    .pair_index_for(found.key_version, &subject.name, &subject.cred)
+                    .is_some_and(|pair| bool::from(pair.ct_eq(&found.blind_pair)));
+                entry.outcome = Some(if matches { "match" } else { "mismatch" }.into());
+                Ok(MatchView {
+                    matches,
+                    verified_at: Some(rfc3339(found.verified_at_ms)),
+                })
+            }
+        },
+        Err(Refusal::Recorded(e)) => {
+            entry.error_code = Some(e.code().to_owned());
+            Err(e)
+        }
+        Err(Refusal::Unrecorded(e)) => return Ended::Unrecorded(e),
+    };
+    let id = entry.id.clone();
+    let result = entry
+        .outcome
+        .clone()
+        .or_else(|| entry.error_code.clone())
+        .unwrap_or_default();
+    let ended = record::append(st, entry, answer, false, None).await;
+    if let Ended::Recorded(_) = ended {
+        metrics::counter!("wxrn_identity_matches_total", "result" => result.clone()).increment(1);
+        tracing::info!(id = %id, appid = %appid, openid = %openid, result = %result, "identity match");
+    }
+    ended
 }

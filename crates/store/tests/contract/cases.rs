@@ -491,3 +491,26 @@ pub async fn prune_forgets_old_codes_and_finished_answers(s: Arc<dyn Store>) {
     );
     assert_eq!(verify(s.as_ref()).await.unwrap().rows, 1, "the audit stays");
 }
+
+/// Issue 12 §5: an identity-match row keeps its kind, and the kind is bound into its hash.
+pub async fn an_identity_match_row_keeps_its_kind_in_a_verifiable_chain(s: Arc<dyn Store>) {
+    let first = s.append(entry(1), Default::default()).await.unwrap();
+    let mut matched = entry(2);
+    matched.kind = KIND_IDENTITY_MATCH.into();
+    matched.outcome = Some("no_identity".into());
+    s.append(matched.clone(), Default::default()).await.unwrap();
+    let rows = s.audit_page(0, None, 10).await.unwrap();
+    let kinds: Vec<_> = rows.iter().map(|r| r.entry.kind.as_str()).collect();
+    assert_eq!(kinds, [KIND_VERIFICATION, KIND_IDENTITY_MATCH]);
+    assert_eq!(rows[1].entry, matched);
+    assert_eq!(verify(s.as_ref()).await.unwrap().rows, 2);
+    let as_verification = NewAuditEntry {
+        kind: KIND_VERIFICATION.into(),
+        ..matched
+    };
+    assert_ne!(
+        store::chain::link_hash(&first.hash, 2, &as_verification),
+        rows[1].hash,
+        "the kind is part of what the hash covers"
+    );
+}

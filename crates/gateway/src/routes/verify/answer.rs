@@ -23,14 +23,10 @@ pub(crate) fn status_and_body<V: Serialize>(answer: &Result<V, ApiError>) -> (St
     }
 }
 
-/// The answer to a request that ran the steps. An unrecorded end counts in `wxrn_verifications_total` here (a
-/// recorded one was counted when it was recorded). A recorded answer names the API key in `x-wxrn-key-id`.
+/// The answer to a request that ran the steps. A recorded answer names the API key in `x-wxrn-key-id`.
 pub(crate) fn respond<V: Serialize>(ended: Ended<V>, key_id: &str) -> Response {
     match ended {
-        Ended::Unrecorded(e) => {
-            metrics::counter!("wxrn_verifications_total", "result" => e.code()).increment(1);
-            e.into_response()
-        }
+        Ended::Unrecorded(e) => e.into_response(),
         Ended::Recorded(answer) => {
             let mut resp = match answer {
                 // The error's own response: its status and body are `status_and_body`'s, plus its headers

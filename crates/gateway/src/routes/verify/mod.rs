@@ -144,7 +144,9 @@ pub async fn create(
         .and_then(|req| request::validate(&st, caller, &headers, &req))
     {
         Ok(valid) => valid,
-        Err(e) => return answer::respond(Ended::<VerificationView>::Unrecorded(e), &key_id),
+        Err(e) => {
+            return answer::respond(counted(Ended::<VerificationView>::Unrecorded(e)), &key_id);
+        }
     };
     // From here a code may be spent and WeChat may answer: the rest runs in a task of its own, so that neither a
     // client that goes away nor the request timeout can cut it off between WeChat's answer and its audit row.
@@ -169,14 +171,25 @@ async fn run(st: &AppState, req: ValidRequest, started: Instant) -> Response {
         match idempotency::begin(st, key, fingerprint(st, &req)).await {
             Ok(None) => {}
             Ok(Some(stored)) => return answer::replay(stored),
-            Err(e) => return answer::respond(Ended::<VerificationView>::Unrecorded(e), key_id),
+            Err(e) => {
+                return answer::respond(counted(Ended::<VerificationView>::Unrecorded(e)), key_id);
+            }
         }
     }
     let ended = attempt(st, &req, started).await;
     if let (Ended::Unrecorded(_), Some(key)) = (&ended, &idempotency) {
         idempotency::abort(st, key).await;
     }
-    answer::respond(ended, key_id)
+    answer::respond(counted(ended), key_id)
+}
+
+/// A verification that ended with no audit row still counts in `wxrn_verifications_total{result}` (a recorded
+/// one was counted when it was recorded).
+fn counted<V>(ended: Ended<V>) -> Ended<V> {
+    if let Ended::Unrecorded(e) = &ended {
+        metrics::counter!("wxrn_verifications_total", "result" => e.code()).increment(1);
+    }
+    ended
 }
 
 /// Everything that makes a verification request what it is, keyed: the same Idempotency-Key must come with the
@@ -262,6 +275,7 @@ pub async fn fetch(
         .store
         .verification(&id)
         .await?
+        .filter(|r| r.entry.kind == store::KIND_VERIFICATION)
         .ok_or(ApiError::NotFound)?;
     if !caller.may_use(&record.entry.appid) {
         // Not 403: whether a verification exists for another app is not this caller's business.

@@ -114,7 +114,7 @@ pub(crate) async fn append<V: Serialize>(
         idempotent,
     };
     if let Err(e) = st.store.append(entry, options).await {
-        tracing::error!(error = %e, appid = %appid, openid = %openid, "could not record a verification");
+        tracing::error!(error = %e, appid = %appid, openid = %openid, "could not append an audit row");
         return Ended::Unrecorded(ApiError::DependencyUnavailable);
     }
     if !is_final && let Some(k) = idempotency {
