@@ -548,6 +548,14 @@ fn demo_prints_a_key_and_curl_commands() {
     }
     assert!(out.matches("/v1/verifications").count() >= 4);
     assert!(out.contains("demo only"), "the demo key is labelled: {out}");
+    // Operators and integrators read Chinese: the banner says what matters in both languages.
+    for zh in [
+        "以下姓名和身份证号均为虚构",
+        "仅供演示，切勿用于生产",
+        "每次核验都需要一个新的授权 code",
+    ] {
+        assert!(out.contains(zh), "{zh} missing from the banner: {out}");
+    }
 
     // The README's next step: a configuration that names the demo's data directory and no key (as
     // `WXRN_DATA_DIR=./data/demo` does) borrows the demo's key for the CLI.

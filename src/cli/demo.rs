@@ -186,32 +186,36 @@ fn banner(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "wxrealname demo: all names and ID numbers are fictional\n"
+        "wxrealname demo: all names and ID numbers are fictional\nwxrealname 演示：以下姓名和身份证号均为虚构\n"
     );
     let _ = writeln!(
         s,
-        "  demo app  {web}   (open it in a browser: the mini program, the consent page, the outcome)"
+        "  demo app  {web}   (open it in a browser: the mini program, the consent page, the outcome / 演示小程序，请用浏览器打开)"
     );
     let _ = writeln!(
         s,
-        "  admin     {gateway}/admin   (admin token {admin_token})"
+        "  admin     {gateway}/admin   (admin token {admin_token} / 管理台及其令牌)"
     );
     let _ = writeln!(
         s,
-        "  gateway   {gateway}   (data in {}; its master key {} lives beside it: demo only, never in production)",
+        "  gateway   {gateway}   (data in {}; its master key {} lives beside it: demo only, never in production / 网关；主密钥与数据同目录，仅供演示，切勿用于生产)",
         data_dir.display(),
         DEMO_KEY_FILE
     );
-    let _ = writeln!(s, "  sandbox   {sandbox}   (WeChat, simulated)");
+    let _ = writeln!(
+        s,
+        "  sandbox   {sandbox}   (WeChat, simulated / 模拟的微信接口)"
+    );
     let _ = writeln!(s, "  app       {appid}");
     let _ = writeln!(s, "  API key   {key}\n");
-    let _ = writeln!(s, "Demo users (WeChat, simulated):\n");
+    let _ = writeln!(s, "Demo users (WeChat, simulated) / 演示用户（模拟）：\n");
     let _ = writeln!(s, "{}", sandbox::demo::users_table());
     let _ = writeln!(
         s,
-        "Each check needs a fresh consent code (what WeChat hands the mini program after the user agrees)."
+        "Each check needs a fresh consent code (what WeChat hands the mini program after the user agrees).\n\
+         每次核验都需要一个新的授权 code（用户同意后微信交给小程序的一次性凭证）。"
     );
-    let _ = writeln!(s, "Copy a block into a shell:\n");
+    let _ = writeln!(s, "Copy a block into a shell / 复制任一段到终端运行：\n");
     let _ = writeln!(s, "export KEY={key}");
     for u in sandbox::demo::USERS {
         let _ = writeln!(s, "\n# {} ({}): expect \"{}\"", u.openid, u.note, u.outcome);

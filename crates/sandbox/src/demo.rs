@@ -240,7 +240,8 @@ pub fn banner(base_url: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "WeChat sandbox at {base} (all names and ID numbers below are fictional)\n"
+        "WeChat sandbox at {base} (all names and ID numbers below are fictional)\n\
+         微信接口沙箱：{base}（以下姓名和身份证号均为虚构）\n"
     );
     let _ = writeln!(
         s,

@@ -192,3 +192,13 @@ fn the_banner_shows_the_demo_and_a_check_to_paste() {
         "Debug hides the ID"
     );
 }
+
+#[test]
+fn the_banner_speaks_english_and_chinese() {
+    let banner = sandbox::demo::banner("http://127.0.0.1:9100");
+    assert!(
+        banner.contains("all names and ID numbers below are fictional"),
+        "{banner}"
+    );
+    assert!(banner.contains("以下姓名和身份证号均为虚构"), "{banner}");
+}
