@@ -129,34 +129,16 @@ pub struct Acs3Authorization {
 
 /// Parses an `Authorization` header; `None` if it is not a well-formed ACS3 header.
 pub fn parse_authorization(value: &str) -> Option<Acs3Authorization> {
-    let rest = value.strip_prefix(ALGORITHM)?.strip_prefix(' ')?;
-    let mut credential = None;
-    let mut signed = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=')?;
-        let slot = match k {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return None,
-        };
-        if slot.replace(v).is_some() {
-            return None;
-        }
-    }
-    let access_key_id = credential.filter(|c| !c.is_empty())?;
-    let signed_headers: Vec<String> = signed?
-        .split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    if signed_headers.iter().any(String::is_empty) {
-        return None;
-    }
+    let super::AuthorizationParts {
+        credential,
+        signed_headers,
+        signature,
+    } = super::split_authorization(value, ALGORITHM)?;
+    let access_key_id = Some(credential).filter(|c| !c.is_empty())?;
     Some(Acs3Authorization {
         access_key_id: access_key_id.to_owned(),
         signed_headers,
-        signature: signature?.to_owned(),
+        signature: signature.to_owned(),
     })
 }
 

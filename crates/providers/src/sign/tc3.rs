@@ -124,33 +124,15 @@ pub struct Tc3Authorization {
 
 /// Parses an `Authorization` header; `None` if it is not a well-formed TC3 header.
 pub fn parse_authorization(value: &str) -> Option<Tc3Authorization> {
-    let rest = value.strip_prefix(ALGORITHM)?.strip_prefix(' ')?;
-    let mut credential = None;
-    let mut signed = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=')?;
-        let slot = match k {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return None,
-        };
-        if slot.replace(v).is_some() {
-            return None;
-        }
-    }
-    let mut scope = credential?.split('/');
+    let super::AuthorizationParts {
+        credential,
+        signed_headers,
+        signature,
+    } = super::split_authorization(value, ALGORITHM)?;
+    let mut scope = credential.split('/');
     let (secret_id, date, service, terminator) =
         (scope.next()?, scope.next()?, scope.next()?, scope.next()?);
     if terminator != "tc3_request" || scope.next().is_some() || secret_id.is_empty() {
-        return None;
-    }
-    let signed_headers: Vec<String> = signed?
-        .split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    if signed_headers.iter().any(String::is_empty) {
         return None;
     }
     Some(Tc3Authorization {
@@ -158,7 +140,7 @@ pub fn parse_authorization(value: &str) -> Option<Tc3Authorization> {
         date: date.to_owned(),
         service: service.to_owned(),
         signed_headers,
-        signature: signature?.to_owned(),
+        signature: signature.to_owned(),
     })
 }
 
