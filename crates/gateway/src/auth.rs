@@ -24,6 +24,8 @@ impl Caller {
     /// The appid a request is for: the one named, which the key must allow, or the key's only app.
     pub fn resolve_app(&self, named: Option<&str>) -> Result<String, ApiError> {
         match named {
+            // A key made for idchecks only (`--scope idcheck`, no app) may not make WeChat checks.
+            _ if self.apps.is_empty() => Err(ApiError::Forbidden),
             Some(appid) if self.apps.iter().any(|a| a == appid) => Ok(appid.to_owned()),
             Some(_) => Err(ApiError::ForbiddenApp),
             None if self.apps.len() == 1 => Ok(self.apps[0].clone()),

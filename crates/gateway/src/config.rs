@@ -90,6 +90,17 @@ pub struct ProviderConfig {
     /// Aliyun: the variables holding the AccessKey id and secret.
     pub access_key_id_env: Option<String>,
     pub access_key_secret_env: Option<String>,
+    /// The secrets themselves, set by code only (`wxrealname demo`, tests): never read from a file nor shown.
+    /// When set, the `*_env` keys are not needed.
+    #[serde(skip)]
+    pub secrets: Option<ProviderSecrets>,
+}
+
+/// A provider's two credentials: Tencent's SecretId and SecretKey, or Aliyun's AccessKey id and secret.
+#[derive(Debug, Clone)]
+pub struct ProviderSecrets {
+    pub id: SecretString,
+    pub secret: SecretString,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -498,7 +509,9 @@ impl Config {
                     [&p.secret_id_env, &p.secret_key_env],
                 ),
             };
-            if let Some((key, _)) = needed.iter().find(|(_, v)| v.is_none()) {
+            if p.secrets.is_none()
+                && let Some((key, _)) = needed.iter().find(|(_, v)| v.is_none())
+            {
                 return bad(
                     "providers",
                     format!("{} ({}) needs `{key}`", p.name, p.kind),
@@ -552,8 +565,29 @@ impl Config {
 }
 
 impl ProviderConfig {
-    /// The secret held by the environment variable `key` names (`secret_key_env`, ...).
-    pub fn env_secret(&self, key: &str, var: Option<&String>) -> Result<SecretString, ConfigError> {
+    /// The two credentials: [`Self::secrets`] when code set them, else read from the environment variables
+    /// the kind's keys name.
+    pub fn credentials(&self) -> Result<ProviderSecrets, ConfigError> {
+        if let Some(s) = &self.secrets {
+            return Ok(s.clone());
+        }
+        let ((id_key, id_var), (secret_key, secret_var)) = match self.kind {
+            providers::ProviderKind::TencentFaceid => (
+                ("secret_id_env", &self.secret_id_env),
+                ("secret_key_env", &self.secret_key_env),
+            ),
+            providers::ProviderKind::AliyunCloudauth => (
+                ("access_key_id_env", &self.access_key_id_env),
+                ("access_key_secret_env", &self.access_key_secret_env),
+            ),
+        };
+        Ok(ProviderSecrets {
+            id: self.env_secret(id_key, id_var.as_ref())?,
+            secret: self.env_secret(secret_key, secret_var.as_ref())?,
+        })
+    }
+
+    fn env_secret(&self, key: &str, var: Option<&String>) -> Result<SecretString, ConfigError> {
         match var {
             Some(var) => read_env(var),
             None => Err(ConfigError::Invalid(format!(

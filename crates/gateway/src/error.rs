@@ -89,6 +89,18 @@ pub enum ApiError {
     },
     DependencyUnavailable,
     Internal,
+    /// The API key lacks the scope of this check: `idcheck` for `/v1/idchecks`, an app for WeChat's.
+    Forbidden,
+    /// `POST /v1/idchecks` on a gateway with no `[idcheck] providers`.
+    IdcheckNotConfigured,
+    /// An idcheck without `consent_ref`.
+    ConsentRequired,
+    /// The day's `idcheck.daily_budget` of provider calls is spent, until midnight in Asia/Shanghai.
+    BudgetExhausted {
+        retry_after_secs: u64,
+    },
+    /// No idcheck provider gave a verdict (`upstream_unavailable`, with its own sentences).
+    ProvidersUnavailable,
 }
 
 /// The error envelope.
@@ -129,20 +141,23 @@ impl ApiError {
             | PersonalDataInField { .. }
             | UpstreamUnknownOpenid
             | UnsupportedCredType => StatusCode::UNPROCESSABLE_ENTITY,
-            GuardianConsentRequired | InvalidCode | IdempotencyKeyReused | UnknownApp => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            GuardianConsentRequired
+            | InvalidCode
+            | IdempotencyKeyReused
+            | UnknownApp
+            | ConsentRequired => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthorized | AdminUnauthorized => StatusCode::UNAUTHORIZED,
-            ForbiddenApp => StatusCode::FORBIDDEN,
-            NotFound | NoIdentity { .. } => StatusCode::NOT_FOUND,
+            ForbiddenApp | Forbidden => StatusCode::FORBIDDEN,
+            NotFound | NoIdentity { .. } | IdcheckNotConfigured => StatusCode::NOT_FOUND,
             CodeAlreadyUsed | IdempotencyInProgress => StatusCode::CONFLICT,
-            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited { .. } | BudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             UpstreamPermissionDenied | UpstreamRejected { .. } => StatusCode::BAD_GATEWAY,
             UpstreamQuotaExhausted
             | UpstreamUnavailable
             | UpstreamPaused { .. }
             | UpstreamNoToken
             | UpstreamNotReached
+            | ProvidersUnavailable
             | DependencyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -172,12 +187,18 @@ impl ApiError {
             RateLimited { .. } => "rate_limited",
             UpstreamPermissionDenied => "upstream_permission_denied",
             UpstreamQuotaExhausted => "upstream_quota_exhausted",
-            UpstreamUnavailable | UpstreamPaused { .. } | UpstreamNoToken | UpstreamNotReached => {
-                "upstream_unavailable"
-            }
+            UpstreamUnavailable
+            | UpstreamPaused { .. }
+            | UpstreamNoToken
+            | UpstreamNotReached
+            | ProvidersUnavailable => "upstream_unavailable",
             UpstreamRejected { .. } => "upstream_rejected",
             DependencyUnavailable => "dependency_unavailable",
             Internal => "internal",
+            Forbidden => "forbidden",
+            IdcheckNotConfigured => "idcheck_not_configured",
+            ConsentRequired => "consent_required",
+            BudgetExhausted { .. } => "budget_exhausted",
         }
     }
 
@@ -217,6 +238,11 @@ impl ApiError {
             UpstreamRejected { .. } => t::UPSTREAM_REJECTED,
             DependencyUnavailable => t::DEPENDENCY_UNAVAILABLE,
             Internal => t::INTERNAL,
+            Forbidden => t::FORBIDDEN,
+            IdcheckNotConfigured => t::IDCHECK_NOT_CONFIGURED,
+            ConsentRequired => t::CONSENT_REQUIRED,
+            BudgetExhausted { .. } => t::BUDGET_EXHAUSTED,
+            ProvidersUnavailable => t::PROVIDERS_UNAVAILABLE,
         }
     }
 
@@ -307,7 +333,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status(), Json(self.body())).into_response();
         if let ApiError::RateLimited { retry_after_secs }
-        | ApiError::UpstreamPaused { retry_after_secs } = self
+        | ApiError::UpstreamPaused { retry_after_secs }
+        | ApiError::BudgetExhausted { retry_after_secs } = self
         {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

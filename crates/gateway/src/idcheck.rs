@@ -240,6 +240,20 @@ impl Checker {
         })
     }
 
+    /// Provider calls left in today's budget (Asia/Shanghai), or `None` with no budget or when the counter
+    /// cannot be read.
+    pub async fn budget_left(&self) -> Option<u32> {
+        if self.daily_budget == 0 {
+            return None;
+        }
+        let used = self
+            .limiter
+            .used(BUDGET_BUCKET, Window::Day, self.clock.now())
+            .await
+            .ok()?;
+        Some(self.daily_budget.saturating_sub(used))
+    }
+
     /// Count one provider call against the daily budget, before it is made.
     async fn spend_budget(&self) -> Result<(), CheckError> {
         if self.daily_budget == 0 {
@@ -298,19 +312,19 @@ fn build(cfg: &Config, p: &ProviderConfig) -> Result<Provider, ConfigError> {
     http.connect_timeout = Duration::from_millis(cfg.upstream_connect_timeout_ms);
     http.ca_file = cfg.upstream_ca_file.clone();
     let invalid = |e: providers::Error| ConfigError::Invalid(format!("providers: {}: {e}", p.name));
+    let creds = p.credentials()?;
     Ok(match p.kind {
         ProviderKind::TencentFaceid => {
             let creds = TencentCredentials {
-                secret_id: p.env_secret("secret_id_env", p.secret_id_env.as_ref())?,
-                secret_key: p.env_secret("secret_key_env", p.secret_key_env.as_ref())?,
+                secret_id: creds.id,
+                secret_key: creds.secret,
             };
             Provider::Tencent(TencentFaceId::new(&http, creds).map_err(invalid)?)
         }
         ProviderKind::AliyunCloudauth => {
             let creds = AliyunCredentials {
-                access_key_id: p.env_secret("access_key_id_env", p.access_key_id_env.as_ref())?,
-                access_key_secret: p
-                    .env_secret("access_key_secret_env", p.access_key_secret_env.as_ref())?,
+                access_key_id: creds.id,
+                access_key_secret: creds.secret,
             };
             Provider::Aliyun(AliyunCloudauth::new(&http, creds).map_err(invalid)?)
         }

@@ -6,13 +6,15 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "wxrealname gateway", description = "Run WeChat City Services' real-name check safely: validation, replay protection, rate limits, a hash-chained audit trail and an identity registry with no raw personal data at rest."),
+    info(title = "wxrealname gateway", description = "Run WeChat City Services' real-name check safely: validation, replay protection, rate limits, a hash-chained audit trail and an identity registry with no raw personal data at rest. Without WeChat's permission, the same gateway checks a name and ID number through Tencent Cloud FaceID or Aliyun Cloudauth (`/v1/idchecks`)."),
     paths(
         crate::routes::verify::create,
         crate::routes::verify::fetch,
         crate::routes::identities::latest,
         crate::routes::identities::erase,
         crate::routes::identities::matches,
+        crate::routes::idchecks::create,
+        crate::routes::idchecks::fetch,
         crate::routes::health::healthz,
         crate::routes::health::readyz,
         crate::routes::health::metrics,

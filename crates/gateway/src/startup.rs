@@ -202,9 +202,13 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
         apps.insert(app.appid.clone(), api);
     }
     let admin_token = cfg.admin_token()?;
+    let idcheck =
+        crate::idcheck::Checker::from_config(&cfg, deps.limiter.clone(), deps.clock.clone())?
+            .map(Arc::new);
     Ok(AppState(Arc::new(Inner {
         store,
         apps,
+        idcheck,
         pii,
         limiter: deps.limiter,
         clock: deps.clock,

@@ -18,6 +18,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     /// One WeChat client with its own token provider per configured appid.
     pub apps: BTreeMap<String, RealnameApi>,
+    /// The paid name + ID-number providers (`[idcheck]`), when configured.
+    pub idcheck: Option<Arc<crate::idcheck::Checker>>,
     pub pii: Pii,
     pub limiter: Arc<dyn Limiter>,
     pub clock: Arc<dyn Clock>,

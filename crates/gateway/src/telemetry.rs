@@ -97,6 +97,21 @@ pub const METRICS: &[Described] = &[
         "POST /v1/identities/match calls recorded, by result: match, mismatch, no_identity or an error code.",
     ),
     m(
+        "wxrn_idchecks_total",
+        Kind::Counter,
+        "POST /v1/idchecks calls by result (match, mismatch, no_record or an error code) and cached (true: answered from an earlier verdict, no provider call).",
+    ),
+    m(
+        "wxrn_idcheck_duration_seconds",
+        Kind::Histogram,
+        "Time from a validated idcheck request to its recorded result, in seconds (the cache and every provider tried).",
+    ),
+    m(
+        "wxrn_idcheck_budget_left",
+        Kind::Gauge,
+        "Paid provider calls left in today's idcheck.daily_budget (Asia/Shanghai day, all instances); absent without a budget.",
+    ),
+    m(
         "wxrn_upstream_requests_total",
         Kind::Counter,
         "Calls to WeChat by endpoint and result (ok, an errcode, timeout, not_sent, ...).",

@@ -223,6 +223,52 @@ errors! {
         message: ("WeChat rejected the call", "微信拒绝了这次调用"),
         user: (CANNOT_VERIFY_EN, CANNOT_VERIFY_ZH),
     }
+    /// `forbidden`: the API key lacks the scope of this check (`idcheck` for `/v1/idchecks`, an app for WeChat's).
+    FORBIDDEN {
+        message: (
+            "this API key may not make this kind of check: idchecks need a key created with `--scope idcheck`, WeChat verifications a key with `--app`",
+            "该 API 密钥无权进行这类核验：身份核验（idcheck）需要用 `--scope idcheck` 创建的密钥，微信核验需要带 `--app` 的密钥",
+        ),
+        user: (CANNOT_VERIFY_EN, CANNOT_VERIFY_ZH),
+    }
+    /// `idcheck_not_configured`: `POST /v1/idchecks` with no `[idcheck] providers`.
+    IDCHECK_NOT_CONFIGURED {
+        message: (
+            "this gateway has no ID-check providers: configure [[providers]] and [idcheck] providers",
+            "网关没有配置身份核验服务商：请配置 [[providers]] 和 [idcheck] providers",
+        ),
+        user: (CANNOT_VERIFY_EN, CANNOT_VERIFY_ZH),
+    }
+    /// `consent_required`: an idcheck without `consent_ref` (PIPL Art. 29).
+    CONSENT_REQUIRED {
+        message: (
+            "consent_ref is required: your reference to the user's separate consent to processing their ID number (PIPL Art. 29)",
+            "缺少 consent_ref：请提供用户单独同意处理其身份证号码的凭证编号（《个人信息保护法》第二十九条）",
+        ),
+        user: (
+            "Please agree to the processing of your ID number first.",
+            "请先同意处理您的身份证号码",
+        ),
+    }
+    /// `budget_exhausted`: the day's `idcheck.daily_budget` of provider calls is spent.
+    BUDGET_EXHAUSTED {
+        message: (
+            "today's budget of paid provider calls (idcheck.daily_budget) is spent; retry after the time in Retry-After (midnight in Asia/Shanghai)",
+            "今日付费核验调用额度（idcheck.daily_budget）已用完；请在 Retry-After 给出的时间之后重试（北京时间零点）",
+        ),
+        user: (
+            "Verification is not available for today. Please try again tomorrow.",
+            "今日核验次数已用完，请明天再试",
+        ),
+    }
+    /// `upstream_unavailable` for an idcheck: no provider gave a verdict.
+    PROVIDERS_UNAVAILABLE {
+        message: (
+            "no ID-check provider gave an answer (each failed or is paused by its circuit breaker); retry later",
+            "没有身份核验服务商给出结果（均失败或被熔断暂停）；请稍后重试",
+        ),
+        user: (TRY_LATER_EN, TRY_LATER_ZH),
+    }
     /// `dependency_unavailable`
     DEPENDENCY_UNAVAILABLE {
         message: ("a backing service is unavailable; retry later", "后端依赖服务不可用，请稍后重试"),
@@ -282,6 +328,24 @@ pub mod request {
         }
         ADMIN_LIMIT { en: "limit must be a number between 1 and {max}", zh: "limit 须为 1 至 {max} 之间的数" }
         ADMIN_WINDOW { en: "window must be hour or day", zh: "window 只能是 hour 或 day" }
+        CONSENT_REF_FORMAT {
+            en: "consent_ref must be at most {max} characters, no control characters",
+            zh: "consent_ref 最多 {max} 个字符，且不能含控制字符",
+        }
+        /// `invalid_cred_id` / `invalid_real_name` with reason `provider_refused`: our checks passed it, the
+        /// provider did not.
+        PROVIDER_REFUSED_CRED_ID {
+            en: "the provider refused the ID number as invalid",
+            zh: "核验服务商认定身份证号码无效",
+        }
+        PROVIDER_REFUSED_NAME {
+            en: "the provider refused the name as invalid",
+            zh: "核验服务商认定姓名无效",
+        }
+        PROVIDER_REFUSED_INPUT {
+            en: "the provider refused the name or the ID number as invalid (it did not say which)",
+            zh: "核验服务商认定姓名或身份证号码无效（未说明是哪一项）",
+        }
         APPID_REQUIRED {
             en: "appid is required: this API key is bound to several apps",
             zh: "需要提供 appid：该 API 密钥绑定了多个小程序",

@@ -69,7 +69,8 @@ pub struct Fault {
     pub times: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errcode: Option<i64>,
-    /// The `errmsg` sent with `errcode`; WeChat's usual text for that code if absent.
+    /// The `errmsg` sent with `errcode`; WeChat's usual text for that code if absent. On a paid provider's
+    /// endpoint: the text in place of its own `Description` / `Message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errmsg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,8 +196,8 @@ impl Fault {
         {
             return Err("result must be a provider code (A-Z, a-z, 0-9, '.', '_', '-')".into());
         }
-        if self.errmsg.is_some() && self.errcode.is_none() {
-            return Err("errmsg goes with errcode".into());
+        if self.errmsg.is_some() && self.errcode.is_none() && self.result.is_none() {
+            return Err("errmsg goes with errcode (WeChat) or result (a paid provider)".into());
         }
         if let Some(s) = self.http_status
             && !(200..=599).contains(&s)

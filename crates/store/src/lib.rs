@@ -66,6 +66,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn append(&self, entry: NewAuditEntry, opts: AppendOptions) -> Result<AuditRecord>;
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>>;
+    /// The newest provider verdict of an idcheck ([`KIND_IDCHECK`], outcome `match` or `mismatch`, billed) for
+    /// this pair (the blind index of name + ID number) at or after `since_ms`: the answer the idcheck cache
+    /// repeats. A row answered from the cache is not billed, so it is never a source: a cached answer does not
+    /// make the verdict it repeats any younger.
+    async fn idcheck_verdict(
+        &self,
+        blind_pair: &[u8],
+        since_ms: i64,
+    ) -> Result<Option<AuditRecord>>;
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>>;
     /// Forget a user's identity binding (the user's erasure request); false when there was none. Durable before it
     /// returns. Audit rows are kept (masked values and blind indexes only) until the audit retention purges them.

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod health;
+pub(crate) mod idchecks;
 pub(crate) mod identities;
 mod limits;
 pub(crate) mod verify;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 
+pub use idchecks::{IdcheckRequest, IdcheckView};
 pub use verify::{VerificationView, VerifyRequest};
 
 pub fn router(state: AppState) -> Router {
@@ -32,6 +34,8 @@ pub fn router(state: AppState) -> Router {
             get(identities::latest).delete(identities::erase),
         )
         .route("/v1/identities/match", post(identities::matches))
+        .route("/v1/idchecks", post(idchecks::create))
+        .route("/v1/idchecks/{id}", get(idchecks::fetch))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

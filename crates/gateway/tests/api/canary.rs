@@ -82,6 +82,8 @@ fn forbidden() -> &'static [Forbidden] {
         add("app secret", sandbox::demo::SECRET.to_owned());
         add("app secret", sandbox::demo::NO_PERMISSION_SECRET.to_owned());
         add("admin token", "test-admin-token".to_owned());
+        add("Tencent SecretKey", TC_SECRET_KEY.to_owned());
+        add("Aliyun AccessKey secret", ALI_KEY_SECRET.to_owned());
         add("blind-index key", "11".repeat(32));
         list
     })
@@ -264,10 +266,13 @@ async fn every_endpoint_and_error_path_with_canaries() {
     let id = with_check(CANARY_ID_17);
     let minor_id = with_check(CANARY_MINOR_ID_17);
     let app = TestApp::builder()
+        .idchecks()
         .config(|c| {
             c.policy.require_guardian_consent = true;
             c.upstream_timeout_ms = 500;
             c.limits.per_openid_per_day = 0;
+            c.upstream_breaker.failures = 0;
+            c.idcheck.daily_budget = 12;
         })
         .spawn()
         .await;
@@ -386,6 +391,87 @@ async fn every_endpoint_and_error_path_with_canaries() {
             req = req.bearer_auth(k);
         }
         answers.push(req.send().await.unwrap().text().await.unwrap());
+    }
+
+    // The paid providers (idchecks): every outcome, the cache, each provider failing in every way (Tencent's
+    // answer echoing the values back), a provider refusing the input, bad input, the budget.
+    state.add_person(CANARY_NAME, &id).unwrap();
+    let idcheck = |name: &str, cred: &str| json!({"real_name": name, "cred_id": cred, "purpose": "canary", "consent_ref": "canary-consent"});
+    let mut idcheck_ids = Vec::new();
+    for (name, cred) in [
+        (CANARY_NAME, id.as_str()),
+        (CANARY_NAME, id.as_str()),
+        (CANARY_MINOR_NAME, id.as_str()),
+        (CANARY_MINOR_NAME, minor_id.as_str()),
+    ] {
+        let (s, r, _) = app.idcheck_with(&app.key, &idcheck(name, cred)).await;
+        assert_eq!(s, 200, "{r}");
+        idcheck_ids.push(r["id"].as_str().unwrap().to_owned());
+        answers.push(r.to_string());
+    }
+    let tencent_echo = Fault {
+        errmsg: Some(format!("bad input: {CANARY_NAME} {id}")),
+        ..Fault::result(Endpoint::TencentIdcard, "-2")
+    };
+    for (tencent, aliyun) in [
+        (tencent_echo, None),
+        (
+            Fault::result(Endpoint::TencentIdcard, "-4"),
+            Some(Fault::result(Endpoint::AliyunId2meta, "500")),
+        ),
+        (
+            Fault::malformed(Endpoint::TencentIdcard),
+            Some(Fault::drop_connection(Endpoint::AliyunId2meta)),
+        ),
+        (
+            Fault::http_status(Endpoint::TencentIdcard, 502),
+            Some(Fault::delay(
+                Endpoint::AliyunId2meta,
+                Duration::from_millis(1_500),
+            )),
+        ),
+        (
+            Fault::result(Endpoint::TencentIdcard, "AuthFailure.SignatureFailure"),
+            Some(Fault::result(Endpoint::AliyunId2meta, "401")),
+        ),
+    ] {
+        app.fault(tencent);
+        if let Some(f) = aliyun {
+            app.fault(f);
+        }
+        let (s, r, _) = app
+            .idcheck_with(&app.key, &idcheck(CANARY_NAME, &minor_id))
+            .await;
+        assert!((400..600).contains(&s), "{r}");
+        idcheck_ids.push(r["id"].as_str().unwrap_or_default().to_owned());
+        answers.push(r.to_string());
+    }
+    app.sandbox.state().clear_faults();
+    for bad in [
+        json!({"real_name": CANARY_NAME, "cred_id": id}),
+        json!({"real_name": format!("{CANARY_NAME}1"), "cred_id": id, "consent_ref": "c"}),
+        json!({"real_name": CANARY_NAME, "cred_id": format!("{}0", &id[..17]), "consent_ref": "c"}),
+        json!({"real_name": CANARY_NAME, "cred_id": id, "consent_ref": format!("c {id}")}),
+        json!({"real_name": CANARY_NAME, "cred_id": id, "consent_ref": "c", id.as_str(): CANARY_NAME}),
+    ] {
+        let (s, r, _) = app.idcheck_with(&app.key, &bad).await;
+        assert!((400..500).contains(&s), "{r}");
+        answers.push(r.to_string());
+    }
+    loop {
+        let (s, r, _) = app
+            .idcheck_with(&app.key, &idcheck(CANARY_MINOR_NAME, &minor_id))
+            .await;
+        answers.push(r.to_string());
+        if s == 429 {
+            break;
+        }
+        assert_eq!(s, 200, "{r}");
+    }
+    for id in idcheck_ids.iter().filter(|i| !i.is_empty()) {
+        let (s, r) = app.get(&format!("/v1/idchecks/{id}")).await;
+        assert_eq!(s, 200, "{r}");
+        answers.push(r.to_string());
     }
 
     // The other endpoints.

@@ -60,8 +60,24 @@ pub struct TestApp {
 pub struct Builder {
     cfg: Config,
     sandbox_cfg: SandboxConfig,
-    /// Shared state in this Redis (with a fresh key prefix) instead of memory.
+    /// Shared state in this Redis (with a fresh key prefix, unless `redis_prefix`) instead of memory.
     redis_url: Option<String>,
+    redis_prefix: Option<String>,
+}
+
+/// The paid providers' test credentials (fictional), registered in the sandbox and handed to the gateway's
+/// `[[providers]]` by code (`ProviderConfig::secrets`).
+pub const TC_SECRET_ID: &str = "AKIDapitest000000000000000000000000";
+pub const TC_SECRET_KEY: &str = "api-test-tencent-secret-key-00000";
+pub const ALI_KEY_ID: &str = "LTAIapitest0000000000";
+pub const ALI_KEY_SECRET: &str = "api-test-aliyun-secret-0000000";
+
+/// The providers' credentials as the gateway's config holds them.
+fn provider_secrets(id: &str, secret: &str) -> Option<gateway::config::ProviderSecrets> {
+    Some(gateway::config::ProviderSecrets {
+        id: id.to_owned().into(),
+        secret: secret.to_owned().into(),
+    })
 }
 
 impl TestApp {
@@ -97,6 +113,7 @@ impl TestApp {
                 ..SandboxConfig::default()
             },
             redis_url: None,
+            redis_prefix: None,
         }
     }
 
@@ -164,6 +181,31 @@ impl TestApp {
         )
     }
 
+    /// `POST /v1/idchecks` with `key`.
+    pub async fn idcheck_with(
+        &self,
+        key: &str,
+        body: &Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = self
+            .http
+            .post(self.url("/v1/idchecks"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        crate::canary::inspect("a response", text.as_bytes());
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let resp = self
             .http
@@ -201,6 +243,11 @@ impl TestApp {
 
     /// A second key, bound to the given apps.
     pub async fn key_for(&self, apps: &[&str]) -> (String, String) {
+        self.key_with(apps, &[]).await
+    }
+
+    /// A second key, bound to the given apps, with the given scopes (`idcheck`).
+    pub async fn key_with(&self, apps: &[&str], scopes: &[&str]) -> (String, String) {
         let k = gateway::keys::mint();
         self.state
             .store
@@ -209,7 +256,7 @@ impl TestApp {
                 name: "test".into(),
                 key_hash: k.hash.clone(),
                 apps: apps.iter().map(|s| s.to_string()).collect(),
-                scopes: Vec::new(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 created_at_ms: 0,
                 revoked_at_ms: None,
             })
@@ -232,6 +279,7 @@ impl TestApp {
             cfg: self.cfg.clone(),
             sandbox_cfg: SandboxConfig::default(),
             redis_url: None,
+            redis_prefix: None,
         };
         let mut app = b
             .start(
@@ -262,6 +310,42 @@ impl Builder {
         self
     }
 
+    /// With `redis`: this key prefix, so that two test apps share their counters.
+    pub fn redis_prefix(mut self, prefix: &str) -> Self {
+        self.redis_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Tencent then Aliyun behind `POST /v1/idchecks`, both at the sandbox, no budget; the test key gets the
+    /// `idcheck` scope too.
+    pub fn idchecks(self) -> Self {
+        self.config(|c| {
+            c.providers = vec![
+                gateway::config::ProviderConfig {
+                    name: "tencent".into(),
+                    kind: providers::ProviderKind::TencentFaceid,
+                    base_url: None,
+                    secret_id_env: None,
+                    secret_key_env: None,
+                    access_key_id_env: None,
+                    access_key_secret_env: None,
+                    secrets: provider_secrets(TC_SECRET_ID, TC_SECRET_KEY),
+                },
+                gateway::config::ProviderConfig {
+                    name: "aliyun".into(),
+                    kind: providers::ProviderKind::AliyunCloudauth,
+                    base_url: None,
+                    secret_id_env: None,
+                    secret_key_env: None,
+                    access_key_id_env: None,
+                    access_key_secret_env: None,
+                    secrets: provider_secrets(ALI_KEY_ID, ALI_KEY_SECRET),
+                },
+            ];
+            c.idcheck.providers = vec!["tencent".into(), "aliyun".into()];
+        })
+    }
+
     pub async fn spawn(self) -> TestApp {
         logs();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -281,6 +365,16 @@ impl Builder {
         key: Option<(String, String)>,
     ) -> TestApp {
         self.cfg.upstream_base_url = sandbox.base_url();
+        for p in &mut self.cfg.providers {
+            p.base_url.get_or_insert_with(|| sandbox.base_url());
+        }
+        if !self.cfg.providers.is_empty() {
+            let s = sandbox.state();
+            s.add_tencent_credentials(TC_SECRET_ID, TC_SECRET_KEY)
+                .unwrap();
+            s.add_aliyun_credentials(ALI_KEY_ID, ALI_KEY_SECRET)
+                .unwrap();
+        }
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let mut deps = Deps {
             clock: clock.clone(),
@@ -289,7 +383,10 @@ impl Builder {
         };
         if let Some(url) = &self.redis_url {
             let options = redis_state::RedisOptions {
-                prefix: format!("wxrn-test-{}:", uuid::Uuid::new_v4().simple()),
+                prefix: self
+                    .redis_prefix
+                    .clone()
+                    .unwrap_or_else(|| format!("wxrn-test-{}:", uuid::Uuid::new_v4().simple())),
                 clock: clock.clone(),
                 ..Default::default()
             };
@@ -330,9 +427,14 @@ impl Builder {
             server,
             stop: Some(stop_tx),
         };
+        let idcheck: &[&str] = if t.cfg.providers.is_empty() {
+            &[]
+        } else {
+            &["idcheck"]
+        };
         let (id, key) = match key {
             Some(k) => k,
-            None => t.key_for(&[APPID]).await,
+            None => t.key_with(&[APPID], idcheck).await,
         };
         t.key_id = id;
         t.key = key;

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod idcheck;
+mod idchecks;
 mod identity_match;
 mod languages;
 mod messages;

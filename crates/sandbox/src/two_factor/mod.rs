@@ -90,10 +90,13 @@ pub(crate) async fn answer(
         }
         return with_date(fault_response(fault), now);
     }
-    let reply = match fault.as_ref().and_then(|f| f.result.as_deref()) {
+    let mut reply = match fault.as_ref().and_then(|f| f.result.as_deref()) {
         Some(result) => forced(result),
         None => state.with(|data, now, _| process(data, now)),
     };
+    if let Some(text) = fault.as_ref().and_then(|f| f.errmsg.as_deref()) {
+        reply.replace_message(text);
+    }
     state.with(|data, _, _| {
         if reply.billed {
             data.stats.billed.bump(endpoint);
@@ -118,6 +121,24 @@ pub(crate) async fn answer(
         return drop_connection(kill).await;
     }
     with_date((reply.status, axum::Json(reply.body)).into_response(), now)
+}
+
+impl Reply {
+    /// A fault's `errmsg` in place of the provider's own sentence (Tencent's `Description` or `Error.Message`,
+    /// Aliyun's `Message`): to test that a client never repeats what a provider echoes back.
+    fn replace_message(&mut self, text: &str) {
+        let body = &mut self.body;
+        let slot = if let Some(error) = body.pointer_mut("/Response/Error") {
+            error.get_mut("Message")
+        } else if let Some(response) = body.get_mut("Response") {
+            response.get_mut("Description")
+        } else {
+            body.get_mut("Message")
+        };
+        if let Some(slot) = slot {
+            *slot = serde_json::Value::String(text.to_owned());
+        }
+    }
 }
 
 /// Sets `Date` from the sandbox clock (hyper would otherwise send the system time).

@@ -269,6 +269,22 @@ impl Store for PgStore {
         Ok(row.map(Into::into))
     }
 
+    async fn idcheck_verdict(
+        &self,
+        blind_pair: &[u8],
+        since_ms: i64,
+    ) -> Result<Option<AuditRecord>> {
+        let row = sqlx::query_as::<_, rows::AuditRow>(
+            "SELECT * FROM audit WHERE kind = 'idcheck' AND blind_pair = $1 AND at >= $2 \
+             AND outcome IN ('match', 'mismatch') AND billed ORDER BY at DESC, seq DESC LIMIT 1",
+        )
+        .bind(blind_pair)
+        .bind(since_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
         let row = sqlx::query_as::<_, rows::IdentityRow>(
             "SELECT * FROM identities WHERE appid = $1 AND openid = $2",

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_signed_heads.sql"),
     include_str!("../../migrations/sqlite/0003_key_scopes.sql"),
     include_str!("../../migrations/sqlite/0004_idcheck_audit.sql"),
+    include_str!("../../migrations/sqlite/0005_idcheck_cache.sql"),
 ];
 
 pub(super) fn run(conn: &mut Connection) -> Result<()> {

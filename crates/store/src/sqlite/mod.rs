@@ -385,6 +385,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn idcheck_verdict(
+        &self,
+        blind_pair: &[u8],
+        since_ms: i64,
+    ) -> Result<Option<AuditRecord>> {
+        let pair = blind_pair.to_vec();
+        self.blocking(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT * FROM audit WHERE kind = 'idcheck' AND blind_pair = ?1 AND at >= ?2 \
+                 AND outcome IN ('match', 'mismatch') AND billed = 1 ORDER BY at DESC, seq DESC LIMIT 1",
+            )?
+            .query_row(rusqlite::params![pair, since_ms], rows::AuditRow::from_sqlite)
+            .optional()?
+            .map(Into::into))
+        })
+        .await
+    }
+
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
         let (appid, openid) = (appid.to_owned(), openid.to_owned());
         self.blocking(move |c| {

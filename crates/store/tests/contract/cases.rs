@@ -514,3 +514,67 @@ pub async fn an_identity_match_row_keeps_its_kind_in_a_verifiable_chain(s: Arc<d
         "the kind is part of what the hash covers"
     );
 }
+
+/// The idcheck cache's lookup: the newest billed provider verdict for the pair within the window; not a
+/// verification with the same pair, not a "no record", not a row answered from the cache, not one too old, not
+/// another pair.
+pub async fn idcheck_verdict_finds_the_newest_billed_verdict_for_the_pair(s: Arc<dyn Store>) {
+    let idcheck = |i: i64, pair: u8, outcome: &str, billed: bool| NewAuditEntry {
+        id: format!("i-{i}"),
+        appid: String::new(),
+        openid: String::new(),
+        blind_pair: vec![pair; 32],
+        outcome: Some(outcome.into()),
+        errcode: None,
+        verify_openid: Vec::new(),
+        verify_real_name: None,
+        kind: store::KIND_IDCHECK.into(),
+        provider: Some(if i % 2 == 0 { "tencent" } else { "aliyun" }.into()),
+        billed: Some(billed),
+        consent_ref: Some(format!("consent-{i}")),
+        ..entry(i)
+    };
+    let t = |i: i64| entry(i).at_ms;
+    assert!(s.idcheck_verdict(&[7; 32], 0).await.unwrap().is_none());
+    for e in [
+        idcheck(1, 7, "match", true),
+        idcheck(2, 7, "mismatch", true),
+        // Newer, but not sources: a cached answer, a "no record", a verification, another pair.
+        idcheck(3, 7, "mismatch", false),
+        idcheck(4, 7, "no_record", true),
+        NewAuditEntry {
+            blind_pair: vec![7; 32],
+            ..entry(5)
+        },
+        idcheck(6, 8, "match", true),
+    ] {
+        s.append(e, Default::default()).await.unwrap();
+    }
+    let found = s.idcheck_verdict(&[7; 32], t(1)).await.unwrap().unwrap();
+    assert_eq!(found.entry, idcheck(2, 7, "mismatch", true));
+    assert_eq!(
+        s.idcheck_verdict(&[7; 32], t(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .entry
+            .id,
+        "i-2"
+    );
+    // The window starts after the newest verdict: nothing to repeat.
+    assert!(
+        s.idcheck_verdict(&[7; 32], t(2) + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.idcheck_verdict(&[8; 32], 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .entry
+            .id,
+        "i-6"
+    );
+}

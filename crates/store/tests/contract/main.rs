@@ -67,7 +67,8 @@ macro_rules! all_backends {
                 export_pages_since,
                 prune_forgets_old_codes_and_finished_answers,
                 a_bad_write_does_not_fail_its_neighbours,
-                an_identity_match_row_keeps_its_kind_in_a_verifiable_chain;
+                an_identity_match_row_keeps_its_kind_in_a_verifiable_chain,
+                idcheck_verdict_finds_the_newest_billed_verdict_for_the_pair;
                 with_url: edited_row_is_named, deleted_row_is_named, idcheck_rows_share_the_chain,
                 delete_is_refused_except_by_purge,
                 cut_rows_with_a_rewritten_head_fail,

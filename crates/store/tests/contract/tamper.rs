@@ -419,6 +419,7 @@ pub async fn an_older_release_store_is_upgraded_and_signed(s: Arc<dyn Store>, ur
             "ALTER TABLE chain_head DROP COLUMN mac",
             "ALTER TABLE audit_checkpoint DROP COLUMN mac",
             // and what later migrations added
+            "DROP INDEX audit_idcheck_pair",
             "ALTER TABLE api_keys DROP COLUMN scopes",
             "ALTER TABLE audit DROP COLUMN kind",
             "ALTER TABLE audit DROP COLUMN provider",
@@ -437,6 +438,7 @@ pub async fn an_older_release_store_is_upgraded_and_signed(s: Arc<dyn Store>, ur
             "ALTER TABLE chain_head DROP COLUMN at",
             "ALTER TABLE chain_head DROP COLUMN mac",
             "ALTER TABLE audit_checkpoint DROP COLUMN mac",
+            "DROP INDEX audit_idcheck_pair",
             "ALTER TABLE api_keys DROP COLUMN scopes",
             "ALTER TABLE audit DROP COLUMN kind",
             "ALTER TABLE audit DROP COLUMN provider",

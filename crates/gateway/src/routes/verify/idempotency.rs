@@ -5,8 +5,10 @@
 //! audit row ([`super::record::append`]); a request that ends without a final answer gives the key back
 //! ([`abort`]) so that a retry may run.
 
+use super::Ended;
 use crate::error::ApiError;
 use crate::state::AppState;
+use std::future::Future;
 use store::{IdemBegin, IdemBeginRequest};
 
 /// An in-progress Idempotency-Key older than this belonged to a request that died; a retry takes it over.
@@ -52,4 +54,28 @@ pub(crate) async fn abort(st: &AppState, key: &IdempotencyKey<'_>) {
     if let Err(err) = st.store.idem_abort(key.key_id, key.key).await {
         tracing::warn!(error = %err, "could not release an Idempotency-Key");
     }
+}
+
+/// The step around an attempt, for any check: without a key, run `attempt`. With one, start the key first (a
+/// refusal ends the request unrecorded; a finished first answer is returned as `Err`, to replay), run `attempt`,
+/// and give the key back when it ended with no audit row. `fingerprint` is only computed when there is a key.
+pub(crate) async fn around<V>(
+    st: &AppState,
+    key: Option<&IdempotencyKey<'_>>,
+    fingerprint: impl FnOnce() -> Vec<u8>,
+    attempt: impl Future<Output = Ended<V>>,
+) -> Result<Ended<V>, StoredAnswer> {
+    let Some(key) = key else {
+        return Ok(attempt.await);
+    };
+    match begin(st, key, fingerprint()).await {
+        Ok(None) => {}
+        Ok(Some(stored)) => return Err(stored),
+        Err(e) => return Ok(Ended::Unrecorded(e)),
+    }
+    let ended = attempt.await;
+    if let Ended::Unrecorded(_) = &ended {
+        abort(st, key).await;
+    }
+    Ok(ended)
 }

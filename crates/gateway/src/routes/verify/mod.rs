@@ -167,20 +167,18 @@ async fn run(st: &AppState, req: ValidRequest, started: Instant) -> Response {
         .idempotency_key
         .as_deref()
         .map(|key| IdempotencyKey { key_id, key });
-    if let Some(key) = &idempotency {
-        match idempotency::begin(st, key, fingerprint(st, &req)).await {
-            Ok(None) => {}
-            Ok(Some(stored)) => return answer::replay(stored),
-            Err(e) => {
-                return answer::respond(counted(Ended::<VerificationView>::Unrecorded(e)), key_id);
-            }
-        }
+    let fingerprint = || fingerprint(st, &req);
+    match idempotency::around(
+        st,
+        idempotency.as_ref(),
+        fingerprint,
+        attempt(st, &req, started),
+    )
+    .await
+    {
+        Ok(ended) => answer::respond(counted(ended), key_id),
+        Err(stored) => answer::replay(stored),
     }
-    let ended = attempt(st, &req, started).await;
-    if let (Ended::Unrecorded(_), Some(key)) = (&ended, &idempotency) {
-        idempotency::abort(st, key).await;
-    }
-    answer::respond(counted(ended), key_id)
 }
 
 /// A verification that ended with no audit row still counts in `wxrn_verifications_total{result}` (a recorded

@@ -124,13 +124,17 @@ pub(crate) async fn append<V: Serialize>(
 }
 
 /// Whether a retry with the same Idempotency-Key should get this answer again. Not for the refusals made before
-/// the code was reserved, nor for a call that provably never left: a retry may succeed.
+/// the code was reserved, nor for a call that provably never left, nor for an idcheck that got no verdict (the
+/// budget, every provider failing, the budget counter unreachable): a retry may succeed.
 fn is_final<V>(answer: &Result<V, ApiError>) -> bool {
     !matches!(
         answer,
         Err(ApiError::RateLimited { .. }
             | ApiError::CodeAlreadyUsed
             | ApiError::GuardianConsentRequired
-            | ApiError::UpstreamNotReached)
+            | ApiError::UpstreamNotReached
+            | ApiError::BudgetExhausted { .. }
+            | ApiError::ProvidersUnavailable
+            | ApiError::DependencyUnavailable)
     )
 }
