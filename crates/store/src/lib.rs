@@ -11,7 +11,8 @@
 //!   writer thread.
 //! - `postgres` (feature `postgres`, on by default): the shared backend for several gateway processes; group
 //!   commit per process, the chain serialised in the database.
-//! - `writes` and `rows` (private): the writer-task protocol and the row structs both SQL backends share.
+//! - `writes`, `rows` and `sql` (private): what both SQL backends share: the writer-task protocol and the chain's
+//!   links, the row structs, and the text of every statement the two dialects agree on.
 //! - [`files`]: owner-only modes for the data directory and the database files.
 //! - [`open`] / [`open_with`]: picks a backend from a database URL; [`OpenMode`] says whether a missing store
 //!   is created, and whether it may be written.
@@ -25,6 +26,8 @@ pub mod model;
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,7 +1,8 @@
 //! The writes that go through a backend's writer task (group commit), how their answers reach the callers,
-//! and the idempotency rules both SQL backends apply. The SQL itself stays in each backend.
+//! the idempotency rules and the chain's links both SQL backends apply. The SQL text is in `sql`; running it
+//! stays in each backend.
 
-use crate::chain::{AuditKeys, GENESIS, LinkKind};
+use crate::chain::{self, AuditKeys, GENESIS, LinkKind};
 use crate::model::*;
 use crate::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
@@ -203,6 +204,27 @@ pub(crate) fn check_head(head: Option<ChainLink>, keys: &AuditKeys) -> Result<Ch
     Ok(head)
 }
 
+/// The row an append writes after `prev`: the next position, linked to `prev` by hash. What is stored is what the
+/// caller gets back.
+pub(crate) fn next_record(prev: &ChainLink, e: &NewAuditEntry) -> AuditRecord {
+    let seq = prev.seq + 1;
+    AuditRecord {
+        seq,
+        hash: chain::link_hash(&prev.hash, seq, e),
+        entry: e.clone(),
+        prev_hash: prev.hash.clone(),
+    }
+}
+
+/// The head once `r` is appended, unsigned: a batch signs only the head it ends on ([`new_head`]).
+pub(crate) fn head_after(r: &AuditRecord) -> ChainLink {
+    ChainLink {
+        seq: r.seq,
+        hash: r.hash.clone(),
+        ..ChainLink::default()
+    }
+}
+
 /// The head after a batch of appends, signed now.
 pub(crate) fn new_head(keys: &AuditKeys, seq: i64, hash: Vec<u8>) -> ChainLink {
     let at_ms = std::time::SystemTime::now()
@@ -214,6 +236,24 @@ pub(crate) fn new_head(keys: &AuditKeys, seq: i64, hash: Vec<u8>) -> ChainLink {
             seq,
             hash,
             at_ms,
+            mac: None,
+        },
+    )
+}
+
+/// The checkpoint a purge leaves, signed now: the last purged row's position and hash.
+pub(crate) fn new_checkpoint(
+    keys: &AuditKeys,
+    seq: i64,
+    hash: Vec<u8>,
+    purged_at_ms: i64,
+) -> ChainLink {
+    keys.signed(
+        LinkKind::Checkpoint,
+        ChainLink {
+            seq,
+            hash,
+            at_ms: purged_at_ms,
             mac: None,
         },
     )

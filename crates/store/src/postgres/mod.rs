@@ -10,9 +10,10 @@
 
 mod writer;
 
-use crate::chain::{AuditKeys, LinkKind};
+use crate::chain::AuditKeys;
 use crate::model::*;
 use crate::rows;
+use crate::sql::pg as sql;
 use crate::writes;
 use crate::{Error, OpenMode, Result, Store};
 use async_trait::async_trait;
@@ -99,6 +100,9 @@ impl PgStore {
     }
 }
 
+/// The head, locked until the transaction ends: how appends from several processes take turns.
+const HEAD_FOR_UPDATE: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE";
+
 type LinkRow = (i64, Vec<u8>, i64, Option<Vec<u8>>);
 
 fn link((seq, hash, at_ms, mac): LinkRow) -> ChainLink {
@@ -110,48 +114,47 @@ fn link((seq, hash, at_ms, mac): LinkRow) -> ChainLink {
     }
 }
 
+/// Write the (signed) head: the row is created when missing, as SQLite's writer does.
+pub(super) async fn write_head(conn: &mut sqlx::PgConnection, head: &ChainLink) -> Result<()> {
+    sqlx::query(sql::WRITE_HEAD)
+        .bind(head.seq)
+        .bind(&head.hash)
+        .bind(head.at_ms)
+        .bind(&head.mac)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Sign what this release's migration found unsigned, or what an earlier master key signed (see
 /// [`writes::seal`]), in one transaction with the removal of the migration's marker. With several processes
 /// starting at once, the head's row lock makes them take turns; the second finds nothing left to do.
 async fn seal(pool: &PgPool, keys: &AuditKeys) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let head: Option<LinkRow> =
-        sqlx::query_as("SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE")
-            .fetch_optional(&mut *tx)
-            .await?;
-    let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_seal_pending)")
+    let head: Option<LinkRow> = sqlx::query_as(HEAD_FOR_UPDATE)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let pending: bool = sqlx::query_scalar(sql::SEAL_PENDING)
         .fetch_one(&mut *tx)
         .await?;
-    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM audit)")
+    let empty: bool = sqlx::query_scalar(sql::NO_AUDIT_ROWS)
         .fetch_one(&mut *tx)
         .await?;
-    let checkpoint: Option<LinkRow> =
-        sqlx::query_as("SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let checkpoint: Option<LinkRow> = sqlx::query_as(sql::CHECKPOINT)
+        .fetch_optional(&mut *tx)
+        .await?;
     let (head, checkpoint) = (head.map(link), checkpoint.map(link));
     let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
     if let Some(h) = &seal.head {
-        sqlx::query(
-            "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES (1, $1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac",
-        )
-        .bind(h.seq)
-        .bind(&h.hash)
-        .bind(h.at_ms)
-        .bind(&h.mac)
-        .execute(&mut *tx)
-        .await?;
+        write_head(&mut tx, h).await?;
     }
     if let Some(c) = &seal.checkpoint {
-        sqlx::query("UPDATE audit_checkpoint SET mac = $1 WHERE id = 1")
+        sqlx::query(sql::SIGN_CHECKPOINT)
             .bind(&c.mac)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("DELETE FROM audit_seal_pending")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(sql::SEAL_DONE).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -190,7 +193,7 @@ impl Store for PgStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        sqlx::query("INSERT INTO api_keys (id, name, key_hash, apps, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query(sql::INSERT_API_KEY)
             .bind(&key.id)
             .bind(&key.name)
             .bind(&key.key_hash)
@@ -204,7 +207,7 @@ impl Store for PgStore {
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        let row = sqlx::query_as::<_, rows::KeyRow>("SELECT * FROM api_keys WHERE id = $1")
+        let row = sqlx::query_as::<_, rows::KeyRow>(sql::API_KEY)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -212,25 +215,23 @@ impl Store for PgStore {
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let rows =
-            sqlx::query_as::<_, rows::KeyRow>("SELECT * FROM api_keys ORDER BY created_at, id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_as::<_, rows::KeyRow>(sql::API_KEYS)
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at_ms)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(sql::REVOKE_API_KEY)
+            .bind(at_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM used_codes WHERE code_hash = $1")
+        let row = sqlx::query(sql::CODE_SEEN)
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -262,7 +263,7 @@ impl Store for PgStore {
     }
 
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>> {
-        let row = sqlx::query_as::<_, rows::AuditRow>("SELECT * FROM audit WHERE id = $1")
+        let row = sqlx::query_as::<_, rows::AuditRow>(sql::VERIFICATION)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -286,13 +287,11 @@ impl Store for PgStore {
     }
 
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
-        let row = sqlx::query_as::<_, rows::IdentityRow>(
-            "SELECT * FROM identities WHERE appid = $1 AND openid = $2",
-        )
-        .bind(appid)
-        .bind(openid)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query_as::<_, rows::IdentityRow>(sql::IDENTITY)
+            .bind(appid)
+            .bind(openid)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -302,23 +301,20 @@ impl Store for PgStore {
         since_ms: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query_as::<_, rows::AuditRow>(
-            "SELECT * FROM audit WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(after_seq)
-        .bind(since_ms.unwrap_or(i64::MIN))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query_as::<_, rows::AuditRow>(sql::AUDIT_PAGE)
+            .bind(after_seq)
+            .bind(since_ms.unwrap_or(i64::MIN))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>> {
-        let rows =
-            sqlx::query_as::<_, rows::AuditRow>("SELECT * FROM audit ORDER BY seq DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_as::<_, rows::AuditRow>(sql::RECENT)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -358,16 +354,14 @@ impl Store for PgStore {
     }
 
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
-        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < $1")
+        let codes = sqlx::query(sql::FORGET_CODES)
             .bind(codes_before_ms)
             .execute(&self.pool)
             .await?;
-        // Only finished answers: an in-progress key belongs to a running request.
-        let idem =
-            sqlx::query("DELETE FROM idempotency WHERE created_at < $1 AND status IS NOT NULL")
-                .bind(idempotency_before_ms)
-                .execute(&self.pool)
-                .await?;
+        let idem = sqlx::query(sql::FORGET_IDEMPOTENT_ANSWERS)
+            .bind(idempotency_before_ms)
+            .execute(&self.pool)
+            .await?;
         Ok((codes.rows_affected(), idem.rows_affected()))
     }
 
@@ -378,63 +372,46 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-        let keep_from: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(seq) FROM audit WHERE at >= $1")
-                .bind(before_ms)
-                .fetch_one(&mut *tx)
-                .await?;
-        let last: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT 1")
-                .bind(keep_from.unwrap_or(i64::MAX))
-                .fetch_optional(&mut *tx)
-                .await?;
+        let keep_from: Option<i64> = sqlx::query_scalar(sql::PURGE_KEEP_FROM)
+            .bind(before_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+        let last: Option<(i64, Vec<u8>)> = sqlx::query_as(sql::PURGE_LAST)
+            .bind(keep_from.unwrap_or(i64::MAX))
+            .fetch_optional(&mut *tx)
+            .await?;
         let mut report = PurgeReport::default();
         if let Some((seq, hash)) = last {
             // The signed checkpoint first, then the rows: the trigger lets a delete through only up to the
             // position the permit names, and the permit lives only inside this transaction.
-            let cp = self.keys.signed(
-                LinkKind::Checkpoint,
-                ChainLink {
-                    seq,
-                    hash,
-                    at_ms: now_ms,
-                    mac: None,
-                },
-            );
-            sqlx::query(
-                "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES (1, $1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-                 purged_at = excluded.purged_at, mac = excluded.mac",
-            )
-            .bind(cp.seq)
-            .bind(&cp.hash)
-            .bind(cp.at_ms)
-            .bind(&cp.mac)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO audit_purge_permit (id, upto) VALUES (1, $1)
-                 ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
-            )
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-            let done = sqlx::query("DELETE FROM audit WHERE seq <= $1")
+            let cp = writes::new_checkpoint(&self.keys, seq, hash, now_ms);
+            sqlx::query(sql::WRITE_CHECKPOINT)
+                .bind(cp.seq)
+                .bind(&cp.hash)
+                .bind(cp.at_ms)
+                .bind(&cp.mac)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::GRANT_PURGE_PERMIT)
                 .bind(seq)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM audit_purge_permit")
+            let done = sqlx::query(sql::PURGE_ROWS)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::DROP_PURGE_PERMIT)
                 .execute(&mut *tx)
                 .await?;
             report.rows_deleted = done.rows_affected();
             report.checkpoint_seq = Some(seq);
         }
-        let codes = sqlx::query("DELETE FROM used_codes WHERE used_at < $1")
+        let codes = sqlx::query(sql::FORGET_CODES)
             .bind(before_ms)
             .execute(&mut *tx)
             .await?;
         report.codes_forgotten = codes.rows_affected();
-        sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+        sqlx::query(sql::FORGET_IDEMPOTENCY)
             .bind(before_ms)
             .execute(&mut *tx)
             .await?;

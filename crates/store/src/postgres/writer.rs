@@ -14,8 +14,9 @@
 //!
 //! The task never stops on an error: the next batch takes a fresh connection from the pool.
 
-use crate::chain::{self, AuditKeys};
+use crate::chain::AuditKeys;
 use crate::model::*;
+use crate::sql::pg as sql;
 use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use sqlx::{PgConnection, PgPool};
@@ -137,14 +138,7 @@ async fn apply_all(pool: &PgPool, writes: &[Write], keys: &AuditKeys) -> Result<
     }
     if let Some(h) = head.filter(|h| Some(h.seq) != start) {
         // Once per batch, not per append: every UPDATE leaves a dead row version behind.
-        let h = writes::new_head(keys, h.seq, h.hash);
-        sqlx::query("UPDATE chain_head SET seq = $1, hash = $2, at = $3, mac = $4 WHERE id = 1")
-            .bind(h.seq)
-            .bind(&h.hash)
-            .bind(h.at_ms)
-            .bind(&h.mac)
-            .execute(&mut *tx)
-            .await?;
+        super::write_head(&mut tx, &writes::new_head(keys, h.seq, h.hash)).await?;
     }
     tx.commit().await.map_err(|e| match e {
         // The server answered: the transaction is rolled back for certain.
@@ -157,10 +151,9 @@ async fn apply_all(pool: &PgPool, writes: &[Write], keys: &AuditKeys) -> Result<
 /// The head, locked until this transaction ends, and checked to be one this key signed. Appends from other
 /// processes wait here.
 async fn lock_head(conn: &mut PgConnection, keys: &AuditKeys) -> Result<ChainLink> {
-    let row: Option<super::LinkRow> =
-        sqlx::query_as("SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
+        .fetch_optional(&mut *conn)
+        .await?;
     writes::check_head(row.map(super::link), keys)
 }
 
@@ -173,7 +166,7 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
             ..
         } => {
             // A racer in another process waits here for our commit, then sees the conflict.
-            let done = sqlx::query("INSERT INTO used_codes (code_hash, appid, used_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            let done = sqlx::query(sql::RESERVE_CODE)
                 .bind(code_hash)
                 .bind(appid)
                 .bind(at_ms)
@@ -182,7 +175,7 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
             Ok(Done::Bool(done.rows_affected() == 1))
         }
         Write::DeleteIdentity { appid, openid, .. } => {
-            let done = sqlx::query("DELETE FROM identities WHERE appid = $1 AND openid = $2")
+            let done = sqlx::query(sql::DELETE_IDENTITY)
                 .bind(appid)
                 .bind(openid)
                 .execute(&mut *conn)
@@ -190,7 +183,7 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
             Ok(Done::Bool(done.rows_affected() == 1))
         }
         Write::ReleaseCode { code_hash, .. } => {
-            sqlx::query("DELETE FROM used_codes WHERE code_hash = $1")
+            sqlx::query(sql::RELEASE_CODE)
                 .bind(code_hash)
                 .execute(&mut *conn)
                 .await?;
@@ -200,13 +193,11 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
         Write::IdemAbort {
             key_id, idem_key, ..
         } => {
-            sqlx::query(
-                "DELETE FROM idempotency WHERE key_id = $1 AND idem_key = $2 AND status IS NULL",
-            )
-            .bind(key_id)
-            .bind(idem_key)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(sql::ABORT_IDEMPOTENT)
+                .bind(key_id)
+                .bind(idem_key)
+                .execute(&mut *conn)
+                .await?;
             Ok(Done::Unit)
         }
         Write::Append { entry, opts, .. } => {
@@ -261,7 +252,7 @@ async fn idem_begin(conn: &mut PgConnection, b: &IdemBeginRequest) -> Result<Ide
         if let IdemNext::Answer(a) = idem_next(found, b)? {
             return Ok(a);
         }
-        sqlx::query("UPDATE idempotency SET created_at = $1 WHERE key_id = $2 AND idem_key = $3")
+        sqlx::query(sql::RESTART_IDEMPOTENT)
             .bind(b.now_ms)
             .bind(&b.key_id)
             .bind(&b.idem_key)
@@ -280,86 +271,58 @@ async fn append(
     opts: &AppendOptions,
     head: &mut ChainLink,
 ) -> Result<AuditRecord> {
-    let seq = head.seq + 1;
-    let hash = chain::link_hash(&head.hash, seq, e);
-    sqlx::query(
-        "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred, blind_pair,
-         key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor, latency_ms,
-         prev_hash, hash, kind, provider, billed, consent_ref)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-         $22, $23, $24, $25)",
-    )
-    .bind(seq)
-    .bind(&e.id)
-    .bind(e.at_ms)
-    .bind(&e.key_id)
-    .bind(&e.appid)
-    .bind(&e.openid)
-    .bind(&e.masked_name)
-    .bind(&e.masked_cred_id)
-    .bind(&e.blind_cred)
-    .bind(&e.blind_pair)
-    .bind(e.key_version)
-    .bind(&e.purpose)
-    .bind(&e.outcome)
-    .bind(&e.error_code)
-    .bind(e.errcode)
-    .bind(e.verify_openid.join(";"))
-    .bind(&e.verify_real_name)
-    .bind(e.minor)
-    .bind(e.latency_ms)
-    .bind(&head.hash)
-    .bind(&hash)
-    .bind(&e.kind)
-    .bind(&e.provider)
-    .bind(e.billed)
-    .bind(&e.consent_ref)
-    .execute(&mut *conn)
-    .await?;
-    if opts.bind_identity {
-        sqlx::query(
-            "INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name, masked_cred_id,
-             blind_cred, blind_pair, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
-             verified_at = excluded.verified_at, masked_name = excluded.masked_name,
-             masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
-             blind_pair = excluded.blind_pair, key_version = excluded.key_version",
-        )
-        .bind(&e.appid)
-        .bind(&e.openid)
+    let record = writes::next_record(head, e);
+    sqlx::query(sql::INSERT_AUDIT)
+        .bind(record.seq)
         .bind(&e.id)
         .bind(e.at_ms)
+        .bind(&e.key_id)
+        .bind(&e.appid)
+        .bind(&e.openid)
         .bind(&e.masked_name)
         .bind(&e.masked_cred_id)
         .bind(&e.blind_cred)
         .bind(&e.blind_pair)
         .bind(e.key_version)
+        .bind(&e.purpose)
+        .bind(&e.outcome)
+        .bind(&e.error_code)
+        .bind(e.errcode)
+        .bind(e.verify_openid.join(";"))
+        .bind(&e.verify_real_name)
+        .bind(e.minor)
+        .bind(e.latency_ms)
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
+        .bind(&e.kind)
+        .bind(&e.provider)
+        .bind(e.billed)
+        .bind(&e.consent_ref)
         .execute(&mut *conn)
         .await?;
+    if opts.bind_identity {
+        sqlx::query(sql::UPSERT_IDENTITY)
+            .bind(&e.appid)
+            .bind(&e.openid)
+            .bind(&e.id)
+            .bind(e.at_ms)
+            .bind(&e.masked_name)
+            .bind(&e.masked_cred_id)
+            .bind(&e.blind_cred)
+            .bind(&e.blind_pair)
+            .bind(e.key_version)
+            .execute(&mut *conn)
+            .await?;
     }
     if let Some(a) = &opts.idempotent {
-        sqlx::query(
-            "UPDATE idempotency SET status = $1, body = $2 WHERE key_id = $3 AND idem_key = $4",
-        )
-        .bind(i32::from(a.status))
-        .bind(&a.body)
-        .bind(&a.key_id)
-        .bind(&a.idem_key)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(sql::STORE_IDEMPOTENT_ANSWER)
+            .bind(i32::from(a.status))
+            .bind(&a.body)
+            .bind(&a.key_id)
+            .bind(&a.idem_key)
+            .execute(&mut *conn)
+            .await?;
     }
-    let prev = std::mem::replace(
-        head,
-        ChainLink {
-            seq,
-            hash: hash.clone(),
-            ..ChainLink::default()
-        },
-    );
-    Ok(AuditRecord {
-        seq,
-        entry: e.clone(),
-        prev_hash: prev.hash,
-        hash,
-    })
+    *head = writes::head_after(&record);
+    Ok(record)
 }

@@ -21,9 +21,10 @@
 mod migrate;
 mod writer;
 
-use crate::chain::{AuditKeys, LinkKind};
+use crate::chain::AuditKeys;
 use crate::model::*;
 use crate::rows;
+use crate::sql::sqlite as sql;
 use crate::writes;
 use crate::{Error, OpenMode, Result, Store};
 use async_trait::async_trait;
@@ -217,8 +218,8 @@ impl SqliteStore {
     }
 }
 
+/// The head as it is, unlocked: SQLite's writer is the only one that extends it.
 const HEAD_SQL: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1";
-const CHECKPOINT_SQL: &str = "SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = 1";
 
 fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
     Ok(ChainLink {
@@ -230,11 +231,8 @@ fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
 }
 
 pub(super) fn write_head(conn: &Connection, head: &ChainLink) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES (1, ?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac",
-    )?
-    .execute(params![head.seq, head.hash, head.at_ms, head.mac])?;
+    conn.prepare_cached(sql::WRITE_HEAD)?
+        .execute(params![head.seq, head.hash, head.at_ms, head.mac])?;
     Ok(())
 }
 
@@ -242,24 +240,18 @@ pub(super) fn write_head(conn: &Connection, head: &ChainLink) -> Result<()> {
 /// [`writes::seal`]), in one transaction with the removal of the migration's marker.
 fn seal(conn: &mut Connection, keys: &AuditKeys) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let pending = tx
-        .query_row("SELECT 1 FROM audit_seal_pending", [], |_| Ok(()))
-        .optional()?
-        .is_some();
-    let empty = !tx.prepare("SELECT 1 FROM audit")?.exists([])?;
+    let pending: bool = tx.query_row(sql::SEAL_PENDING, [], |r| r.get(0))?;
+    let empty: bool = tx.query_row(sql::NO_AUDIT_ROWS, [], |r| r.get(0))?;
     let head = tx.query_row(HEAD_SQL, [], link).optional()?;
-    let checkpoint = tx.query_row(CHECKPOINT_SQL, [], link).optional()?;
+    let checkpoint = tx.query_row(sql::CHECKPOINT, [], link).optional()?;
     let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
     if let Some(h) = &seal.head {
         write_head(&tx, h)?;
     }
     if let Some(c) = &seal.checkpoint {
-        tx.execute(
-            "UPDATE audit_checkpoint SET mac = ?1 WHERE id = 1",
-            params![c.mac],
-        )?;
+        tx.execute(sql::SIGN_CHECKPOINT, params![c.mac])?;
     }
-    tx.execute("DELETE FROM audit_seal_pending", [])?;
+    tx.execute(sql::SEAL_DONE, [])?;
     tx.commit()?;
     Ok(())
 }
@@ -292,7 +284,7 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.blocking(move |c| {
             c.execute(
-                "INSERT INTO api_keys (id, name, key_hash, apps, scopes, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                sql::INSERT_API_KEY,
                 params![
                     key.id,
                     key.name,
@@ -310,7 +302,7 @@ impl Store for SqliteStore {
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
         let row = self.inline(|c| {
-            Ok(c.prepare_cached("SELECT * FROM api_keys WHERE id = ?1")?
+            Ok(c.prepare_cached(sql::API_KEY)?
                 .query_row([id], rows::KeyRow::from_sqlite)
                 .optional()?)
         })?;
@@ -320,8 +312,7 @@ impl Store for SqliteStore {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
         let rows = self
             .blocking(|c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT * FROM api_keys ORDER BY created_at, id")?;
+                let mut stmt = c.prepare_cached(sql::API_KEYS)?;
                 let rows = stmt.query_map([], rows::KeyRow::from_sqlite)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
@@ -332,22 +323,14 @@ impl Store for SqliteStore {
     async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool> {
         let id = id.to_owned();
         self.blocking(move |c| {
-            let n = c.execute(
-                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                params![at_ms, id],
-            )?;
+            let n = c.execute(sql::REVOKE_API_KEY, params![at_ms, id])?;
             Ok(n == 1)
         })
         .await
     }
 
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool> {
-        self.inline(|c| {
-            Ok(
-                c.prepare_cached("SELECT 1 FROM used_codes WHERE code_hash = ?1")?
-                    .exists([code_hash])?,
-            )
-        })
+        self.inline(|c| Ok(c.prepare_cached(sql::CODE_SEEN)?.exists([code_hash])?))
     }
 
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool> {
@@ -377,7 +360,7 @@ impl Store for SqliteStore {
     async fn verification(&self, id: &str) -> Result<Option<AuditRecord>> {
         let id = id.to_owned();
         self.blocking(move |c| {
-            Ok(c.prepare_cached("SELECT * FROM audit WHERE id = ?1")?
+            Ok(c.prepare_cached(sql::VERIFICATION)?
                 .query_row([id], rows::AuditRow::from_sqlite)
                 .optional()?
                 .map(Into::into))
@@ -406,12 +389,10 @@ impl Store for SqliteStore {
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
         let (appid, openid) = (appid.to_owned(), openid.to_owned());
         self.blocking(move |c| {
-            Ok(
-                c.prepare_cached("SELECT * FROM identities WHERE appid = ?1 AND openid = ?2")?
-                    .query_row([appid, openid], rows::IdentityRow::from_sqlite)
-                    .optional()?
-                    .map(Into::into),
-            )
+            Ok(c.prepare_cached(sql::IDENTITY)?
+                .query_row([appid, openid], rows::IdentityRow::from_sqlite)
+                .optional()?
+                .map(Into::into))
         })
         .await
     }
@@ -425,7 +406,7 @@ impl Store for SqliteStore {
         self.blocking(move |c| {
             audit_rows(
                 c,
-                "SELECT * FROM audit WHERE seq > ?1 AND at >= ?2 ORDER BY seq LIMIT ?3",
+                sql::AUDIT_PAGE,
                 params![after_seq, since_ms.unwrap_or(i64::MIN), limit],
             )
         })
@@ -433,10 +414,8 @@ impl Store for SqliteStore {
     }
 
     async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>> {
-        self.blocking(move |c| {
-            audit_rows(c, "SELECT * FROM audit ORDER BY seq DESC LIMIT ?1", [limit])
-        })
-        .await
+        self.blocking(move |c| audit_rows(c, sql::RECENT, [limit]))
+            .await
     }
 
     async fn chain_state(&self) -> Result<ChainState> {
@@ -444,7 +423,7 @@ impl Store for SqliteStore {
             // One read transaction, so the head and the checkpoint belong to the same moment.
             let tx = c.transaction()?;
             let head = tx.query_row(HEAD_SQL, [], link).optional()?;
-            let checkpoint = tx.query_row(CHECKPOINT_SQL, [], link).optional()?;
+            let checkpoint = tx.query_row(sql::CHECKPOINT, [], link).optional()?;
             tx.finish()?;
             Ok(ChainState { head, checkpoint })
         })
@@ -453,15 +432,8 @@ impl Store for SqliteStore {
 
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
         self.blocking(move |c| {
-            let codes = c.execute(
-                "DELETE FROM used_codes WHERE used_at < ?1",
-                [codes_before_ms],
-            )?;
-            // Only finished answers: an in-progress key belongs to a running request.
-            let idem = c.execute(
-                "DELETE FROM idempotency WHERE created_at < ?1 AND status IS NOT NULL",
-                [idempotency_before_ms],
-            )?;
+            let codes = c.execute(sql::FORGET_CODES, [codes_before_ms])?;
+            let idem = c.execute(sql::FORGET_IDEMPOTENT_ANSWERS, [idempotency_before_ms])?;
             Ok((codes as u64, idem as u64))
         })
         .await
@@ -472,41 +444,29 @@ impl Store for SqliteStore {
         self.blocking(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-            let keep_from: Option<i64> = tx.query_row(
-                "SELECT MIN(seq) FROM audit WHERE at >= ?1",
-                [before_ms],
-                |r| r.get(0),
-            )?;
+            let keep_from: Option<i64> =
+                tx.query_row(sql::PURGE_KEEP_FROM, [before_ms], |r| r.get(0))?;
             let last: Option<(i64, Vec<u8>)> = tx
-                .query_row(
-                    "SELECT seq, hash FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
-                    [keep_from.unwrap_or(i64::MAX)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row(sql::PURGE_LAST, [keep_from.unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             let mut report = PurgeReport::default();
             if let Some((seq, hash)) = last {
                 // The signed checkpoint first, then the rows: the trigger lets a delete through only up to the
                 // position the permit names, and the permit lives only inside this transaction.
-                let cp = keys.signed(LinkKind::Checkpoint, ChainLink { seq, hash, at_ms: now_ms, mac: None });
+                let cp = writes::new_checkpoint(&keys, seq, hash, now_ms);
                 tx.execute(
-                    "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES (1, ?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-                     purged_at = excluded.purged_at, mac = excluded.mac",
+                    sql::WRITE_CHECKPOINT,
                     params![cp.seq, cp.hash, cp.at_ms, cp.mac],
                 )?;
-                tx.execute(
-                    "INSERT INTO audit_purge_permit (id, upto) VALUES (1, ?1)
-                     ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
-                    [seq],
-                )?;
-                report.rows_deleted = tx.execute("DELETE FROM audit WHERE seq <= ?1", [seq])? as u64;
-                tx.execute("DELETE FROM audit_purge_permit", [])?;
+                tx.execute(sql::GRANT_PURGE_PERMIT, [seq])?;
+                report.rows_deleted = tx.execute(sql::PURGE_ROWS, [seq])? as u64;
+                tx.execute(sql::DROP_PURGE_PERMIT, [])?;
                 report.checkpoint_seq = Some(seq);
             }
-            report.codes_forgotten =
-                tx.execute("DELETE FROM used_codes WHERE used_at < ?1", [before_ms])? as u64;
-            tx.execute("DELETE FROM idempotency WHERE created_at < ?1", [before_ms])?;
+            report.codes_forgotten = tx.execute(sql::FORGET_CODES, [before_ms])? as u64;
+            tx.execute(sql::FORGET_IDEMPOTENCY, [before_ms])?;
             tx.commit()?;
             Ok(report)
         })

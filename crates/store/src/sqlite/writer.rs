@@ -6,8 +6,9 @@
 //! neighbours. The thread ends when the store is dropped (its channel closes); the store's `Drop` waits for it,
 //! so its connection is closed before the store's other connections are.
 
-use crate::chain::{self, AuditKeys};
+use crate::chain::AuditKeys;
 use crate::model::*;
+use crate::sql::sqlite as sql;
 use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -97,20 +98,18 @@ fn apply(
             ..
         } => {
             let n = conn
-                .prepare_cached(
-                    "INSERT INTO used_codes (code_hash, appid, used_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                )?
+                .prepare_cached(sql::RESERVE_CODE)?
                 .execute(params![code_hash, appid, at_ms])?;
             Ok(Done::Bool(n == 1))
         }
         Write::DeleteIdentity { appid, openid, .. } => {
             let n = conn
-                .prepare_cached("DELETE FROM identities WHERE appid = ?1 AND openid = ?2")?
+                .prepare_cached(sql::DELETE_IDENTITY)?
                 .execute(params![appid, openid])?;
             Ok(Done::Bool(n == 1))
         }
         Write::ReleaseCode { code_hash, .. } => {
-            conn.prepare_cached("DELETE FROM used_codes WHERE code_hash = ?1")?
+            conn.prepare_cached(sql::RELEASE_CODE)?
                 .execute([code_hash])?;
             Ok(Done::Unit)
         }
@@ -118,10 +117,8 @@ fn apply(
         Write::IdemAbort {
             key_id, idem_key, ..
         } => {
-            conn.prepare_cached(
-                "DELETE FROM idempotency WHERE key_id = ?1 AND idem_key = ?2 AND status IS NULL",
-            )?
-            .execute(params![key_id, idem_key])?;
+            conn.prepare_cached(sql::ABORT_IDEMPOTENT)?
+                .execute(params![key_id, idem_key])?;
             Ok(Done::Unit)
         }
         Write::Append { entry, opts, .. } => {
@@ -154,10 +151,8 @@ fn idem_begin(conn: &Connection, b: &IdemBeginRequest) -> Result<IdemBegin> {
     if let IdemNext::Answer(a) = idem_next(found, b)? {
         return Ok(a);
     }
-    conn.prepare_cached(
-        "UPDATE idempotency SET created_at = ?1 WHERE key_id = ?2 AND idem_key = ?3",
-    )?
-    .execute(params![b.now_ms, b.key_id, b.idem_key])?;
+    conn.prepare_cached(sql::RESTART_IDEMPOTENT)?
+        .execute(params![b.now_ms, b.key_id, b.idem_key])?;
     Ok(IdemBegin::Started)
 }
 
@@ -177,16 +172,9 @@ fn append(
             keys,
         )?,
     };
-    let seq = prev.seq + 1;
-    let hash = chain::link_hash(&prev.hash, seq, e);
-    conn.prepare_cached(
-        "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred, blind_pair,
-         key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor, latency_ms,
-         prev_hash, hash, kind, provider, billed, consent_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-         ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-    )?
-    .execute(params![
-        seq,
+    let record = writes::next_record(&prev, e);
+    conn.prepare_cached(sql::INSERT_AUDIT)?.execute(params![
+        record.seq,
         e.id,
         e.at_ms,
         e.key_id,
@@ -205,23 +193,15 @@ fn append(
         e.verify_real_name,
         e.minor,
         e.latency_ms,
-        prev.hash,
-        hash,
+        record.prev_hash,
+        record.hash,
         e.kind,
         e.provider,
         e.billed,
         e.consent_ref,
     ])?;
     if opts.bind_identity {
-        conn.prepare_cached(
-            "INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name, masked_cred_id,
-             blind_cred, blind_pair, key_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
-             verified_at = excluded.verified_at, masked_name = excluded.masked_name,
-             masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
-             blind_pair = excluded.blind_pair, key_version = excluded.key_version",
-        )?
-        .execute(params![
+        conn.prepare_cached(sql::UPSERT_IDENTITY)?.execute(params![
             e.appid,
             e.openid,
             e.id,
@@ -234,20 +214,9 @@ fn append(
         ])?;
     }
     if let Some(a) = &opts.idempotent {
-        conn.prepare_cached(
-            "UPDATE idempotency SET status = ?1, body = ?2 WHERE key_id = ?3 AND idem_key = ?4",
-        )?
-        .execute(params![i64::from(a.status), a.body, a.key_id, a.idem_key])?;
+        conn.prepare_cached(sql::STORE_IDEMPOTENT_ANSWER)?
+            .execute(params![i64::from(a.status), a.body, a.key_id, a.idem_key])?;
     }
-    *head = Some(ChainLink {
-        seq,
-        hash: hash.clone(),
-        ..ChainLink::default()
-    });
-    Ok(AuditRecord {
-        seq,
-        entry: e.clone(),
-        prev_hash: prev.hash,
-        hash,
-    })
+    *head = Some(writes::head_after(&record));
+    Ok(record)
 }
