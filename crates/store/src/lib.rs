@@ -60,9 +60,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_code(&self, code_hash: &[u8]) -> Result<()>;
 
     /// Start an idempotent request, or find the answer of an earlier one with the same key.
-    async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin>;
+    async fn begin_idempotent(&self, begin: &IdemBeginRequest) -> Result<IdemBegin>;
     /// Forget an in-progress idempotency record (the request ended without touching WeChat).
-    async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()>;
+    async fn abort_idempotent(&self, key_id: &str, idem_key: &str) -> Result<()>;
 
     /// Append one audit row, and in the same transaction bind the identity on a match and store the
     /// idempotent answer. Committed (durable) before it returns.

@@ -26,11 +26,11 @@ pub(crate) enum Write {
         openid: String,
         reply: oneshot::Sender<Result<bool>>,
     },
-    IdemBegin {
+    BeginIdempotent {
         begin: IdemBeginRequest,
         reply: oneshot::Sender<Result<IdemBegin>>,
     },
-    IdemAbort {
+    AbortIdempotent {
         key_id: String,
         idem_key: String,
         reply: oneshot::Sender<Result<()>>,
@@ -62,13 +62,13 @@ impl Write {
             Write::ReserveCode { reply, .. } | Write::DeleteIdentity { reply, .. } => {
                 let _ = reply.send(result.map(|d| matches!(d, Done::Bool(true))));
             }
-            Write::IdemBegin { reply, .. } => {
+            Write::BeginIdempotent { reply, .. } => {
                 let _ = reply.send(result.and_then(|d| match d {
                     Done::Idem(b) => Ok(b),
                     _ => Err(Error::Corrupt("idempotency answer".into())),
                 }));
             }
-            Write::IdemAbort { reply, .. } | Write::ReleaseCode { reply, .. } => {
+            Write::AbortIdempotent { reply, .. } | Write::ReleaseCode { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
             Write::Append { reply, .. } => {
@@ -125,14 +125,15 @@ impl Queue {
         .await
     }
 
-    pub(crate) async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
+    pub(crate) async fn begin_idempotent(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
         let begin = begin.clone();
-        self.send(|reply| Write::IdemBegin { begin, reply }).await
+        self.send(|reply| Write::BeginIdempotent { begin, reply })
+            .await
     }
 
-    pub(crate) async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()> {
+    pub(crate) async fn abort_idempotent(&self, key_id: &str, idem_key: &str) -> Result<()> {
         let (key_id, idem_key) = (key_id.to_owned(), idem_key.to_owned());
-        self.send(|reply| Write::IdemAbort {
+        self.send(|reply| Write::AbortIdempotent {
             key_id,
             idem_key,
             reply,
@@ -169,7 +170,9 @@ pub(crate) enum IdemNext {
     TakeOver,
 }
 
-pub(crate) fn idem_next(found: IdemFound, b: &IdemBeginRequest) -> Result<IdemNext> {
+/// What a request with the same key as `found` gets: the stored answer, a refusal (another request, or this
+/// key's request still running), or the record itself when its request died.
+pub(crate) fn on_existing_key(found: IdemFound, b: &IdemBeginRequest) -> Result<IdemNext> {
     if found.fingerprint != b.fingerprint {
         return Ok(IdemNext::Answer(IdemBegin::Mismatch));
     }

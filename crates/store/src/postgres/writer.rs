@@ -17,7 +17,7 @@
 use crate::chain::AuditKeys;
 use crate::model::*;
 use crate::sql::pg as sql;
-use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
+use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, on_existing_key};
 use crate::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
@@ -189,8 +189,8 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
                 .await?;
             Ok(Done::Unit)
         }
-        Write::IdemBegin { begin, .. } => idem_begin(conn, begin).await.map(Done::Idem),
-        Write::IdemAbort {
+        Write::BeginIdempotent { begin, .. } => begin_idempotent(conn, begin).await.map(Done::Idem),
+        Write::AbortIdempotent {
             key_id, idem_key, ..
         } => {
             sqlx::query(sql::ABORT_IDEMPOTENT)
@@ -214,7 +214,7 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
 /// fingerprint, created_at, status, body
 type IdemRow = (Vec<u8>, i64, Option<i32>, Option<String>);
 
-async fn idem_begin(conn: &mut PgConnection, b: &IdemBeginRequest) -> Result<IdemBegin> {
+async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Result<IdemBegin> {
     // Insert first, then look: two processes starting the same key cannot both see "absent". The row lock
     // taken by FOR UPDATE makes a concurrent take-over of a stale record wait and then see it fresh.
     // An abort in another process can delete the record between the two statements: then insert again.
@@ -249,7 +249,7 @@ async fn idem_begin(conn: &mut PgConnection, b: &IdemBeginRequest) -> Result<Ide
             status: status.map(i64::from),
             body,
         };
-        if let IdemNext::Answer(a) = idem_next(found, b)? {
+        if let IdemNext::Answer(a) = on_existing_key(found, b)? {
             return Ok(a);
         }
         sqlx::query(sql::RESTART_IDEMPOTENT)

@@ -345,12 +345,12 @@ impl Store for SqliteStore {
         self.writer.release_code(code_hash).await
     }
 
-    async fn idem_begin(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
-        self.writer.idem_begin(begin).await
+    async fn begin_idempotent(&self, begin: &IdemBeginRequest) -> Result<IdemBegin> {
+        self.writer.begin_idempotent(begin).await
     }
 
-    async fn idem_abort(&self, key_id: &str, idem_key: &str) -> Result<()> {
-        self.writer.idem_abort(key_id, idem_key).await
+    async fn abort_idempotent(&self, key_id: &str, idem_key: &str) -> Result<()> {
+        self.writer.abort_idempotent(key_id, idem_key).await
     }
 
     async fn append(&self, entry: NewAuditEntry, opts: AppendOptions) -> Result<AuditRecord> {

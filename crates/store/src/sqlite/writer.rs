@@ -9,7 +9,7 @@
 use crate::chain::AuditKeys;
 use crate::model::*;
 use crate::sql::sqlite as sql;
-use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, idem_next};
+use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, on_existing_key};
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::time::{Duration, Instant};
@@ -113,8 +113,8 @@ fn apply(
                 .execute([code_hash])?;
             Ok(Done::Unit)
         }
-        Write::IdemBegin { begin, .. } => idem_begin(conn, begin).map(Done::Idem),
-        Write::IdemAbort {
+        Write::BeginIdempotent { begin, .. } => begin_idempotent(conn, begin).map(Done::Idem),
+        Write::AbortIdempotent {
             key_id, idem_key, ..
         } => {
             conn.prepare_cached(sql::ABORT_IDEMPOTENT)?
@@ -127,7 +127,7 @@ fn apply(
     }
 }
 
-fn idem_begin(conn: &Connection, b: &IdemBeginRequest) -> Result<IdemBegin> {
+fn begin_idempotent(conn: &Connection, b: &IdemBeginRequest) -> Result<IdemBegin> {
     let found = conn
         .prepare_cached(
             "SELECT fingerprint, created_at, status, body FROM idempotency WHERE key_id = ?1 AND idem_key = ?2",
@@ -148,7 +148,7 @@ fn idem_begin(conn: &Connection, b: &IdemBeginRequest) -> Result<IdemBegin> {
         .execute(params![b.key_id, b.idem_key, b.fingerprint, b.now_ms])?;
         return Ok(IdemBegin::Started);
     };
-    if let IdemNext::Answer(a) = idem_next(found, b)? {
+    if let IdemNext::Answer(a) = on_existing_key(found, b)? {
         return Ok(a);
     }
     conn.prepare_cached(sql::RESTART_IDEMPOTENT)?

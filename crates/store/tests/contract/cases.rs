@@ -132,19 +132,19 @@ pub async fn idempotency_states(s: Arc<dyn Store>) {
         stale_after_ms: 1000,
     };
     assert_eq!(
-        s.idem_begin(&req(b"f", 0)).await.unwrap(),
+        s.begin_idempotent(&req(b"f", 0)).await.unwrap(),
         IdemBegin::Started
     );
     assert_eq!(
-        s.idem_begin(&req(b"f", 10)).await.unwrap(),
+        s.begin_idempotent(&req(b"f", 10)).await.unwrap(),
         IdemBegin::InProgress
     );
     assert_eq!(
-        s.idem_begin(&req(b"g", 10)).await.unwrap(),
+        s.begin_idempotent(&req(b"g", 10)).await.unwrap(),
         IdemBegin::Mismatch
     );
     assert_eq!(
-        s.idem_begin(&req(b"f", 5000)).await.unwrap(),
+        s.begin_idempotent(&req(b"f", 5000)).await.unwrap(),
         IdemBegin::Started,
         "a stale one is taken over"
     );
@@ -164,14 +164,14 @@ pub async fn idempotency_states(s: Arc<dyn Store>) {
     .await
     .unwrap();
     assert_eq!(
-        s.idem_begin(&req(b"f", 6000)).await.unwrap(),
+        s.begin_idempotent(&req(b"f", 6000)).await.unwrap(),
         IdemBegin::Done {
             status: 200,
             body: "{\"x\":1}".into()
         }
     );
     assert_eq!(
-        s.idem_begin(&req(b"g", 6000)).await.unwrap(),
+        s.begin_idempotent(&req(b"g", 6000)).await.unwrap(),
         IdemBegin::Mismatch
     );
     // Abort forgets an in-progress key only.
@@ -179,12 +179,18 @@ pub async fn idempotency_states(s: Arc<dyn Store>) {
         idem_key: "i2".into(),
         ..req(b"f", 0)
     };
-    assert_eq!(s.idem_begin(&other).await.unwrap(), IdemBegin::Started);
-    s.idem_abort("k1", "i2").await.unwrap();
-    assert_eq!(s.idem_begin(&other).await.unwrap(), IdemBegin::Started);
-    s.idem_abort("k1", "i1").await.unwrap();
+    assert_eq!(
+        s.begin_idempotent(&other).await.unwrap(),
+        IdemBegin::Started
+    );
+    s.abort_idempotent("k1", "i2").await.unwrap();
+    assert_eq!(
+        s.begin_idempotent(&other).await.unwrap(),
+        IdemBegin::Started
+    );
+    s.abort_idempotent("k1", "i1").await.unwrap();
     assert!(matches!(
-        s.idem_begin(&req(b"f", 7000)).await.unwrap(),
+        s.begin_idempotent(&req(b"f", 7000)).await.unwrap(),
         IdemBegin::Done { .. }
     ));
 }
@@ -454,7 +460,7 @@ pub async fn prune_forgets_old_codes_and_finished_answers(s: Arc<dyn Store>) {
         stale_after_ms: 1_000_000,
     };
     assert_eq!(
-        s.idem_begin(&begin("done", 1_000)).await.unwrap(),
+        s.begin_idempotent(&begin("done", 1_000)).await.unwrap(),
         IdemBegin::Started
     );
     let answer = IdemAnswer {
@@ -473,19 +479,19 @@ pub async fn prune_forgets_old_codes_and_finished_answers(s: Arc<dyn Store>) {
     .await
     .unwrap();
     assert_eq!(
-        s.idem_begin(&begin("running", 1_000)).await.unwrap(),
+        s.begin_idempotent(&begin("running", 1_000)).await.unwrap(),
         IdemBegin::Started
     );
     assert_eq!(s.prune(5_000, 5_000).await.unwrap(), (1, 1));
     assert!(!s.code_seen(b"old").await.unwrap());
     assert!(s.code_seen(b"new").await.unwrap());
     assert_eq!(
-        s.idem_begin(&begin("done", 6_000)).await.unwrap(),
+        s.begin_idempotent(&begin("done", 6_000)).await.unwrap(),
         IdemBegin::Started,
         "forgotten"
     );
     assert_eq!(
-        s.idem_begin(&begin("running", 6_000)).await.unwrap(),
+        s.begin_idempotent(&begin("running", 6_000)).await.unwrap(),
         IdemBegin::InProgress,
         "kept"
     );

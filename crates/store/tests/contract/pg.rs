@@ -98,7 +98,7 @@ async fn an_idempotency_key_from_two_instances_starts_once() {
                     now_ms: 0,
                     stale_after_ms: 1000,
                 };
-                (key, s.idem_begin(&req).await.unwrap())
+                (key, s.begin_idempotent(&req).await.unwrap())
             }));
         }
     }

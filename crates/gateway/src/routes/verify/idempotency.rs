@@ -41,7 +41,7 @@ pub(crate) async fn begin(
         now_ms: st.now_ms(),
         stale_after_ms: IDEMPOTENCY_STALE_MS,
     };
-    match st.store.idem_begin(&begin).await? {
+    match st.store.begin_idempotent(&begin).await? {
         IdemBegin::Started => Ok(None),
         IdemBegin::Done { status, body } => Ok(Some(StoredAnswer { status, body })),
         IdemBegin::InProgress => Err(ApiError::IdempotencyInProgress),
@@ -51,7 +51,7 @@ pub(crate) async fn begin(
 
 /// Give the key back: the request ended without an answer worth replaying, and a retry may run.
 pub(crate) async fn abort(st: &AppState, key: &IdempotencyKey<'_>) {
-    if let Err(err) = st.store.idem_abort(key.key_id, key.key).await {
+    if let Err(err) = st.store.abort_idempotent(key.key_id, key.key).await {
         tracing::warn!(error = %err, "could not release an Idempotency-Key");
     }
 }
