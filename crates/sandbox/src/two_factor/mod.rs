@@ -14,8 +14,8 @@ mod tencent;
 
 use crate::data::Data;
 use crate::server::ConnKill;
-use crate::wx::{drop_connection, fault_response, next_fault};
-use crate::{Endpoint, Fault, SandboxState};
+use crate::wx::{Call, drop_connection, fault_response};
+use crate::{Endpoint, SandboxState};
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
@@ -68,33 +68,18 @@ pub(crate) async fn answer(
     forced: fn(&str) -> Reply,
     process: Process<'_>,
 ) -> Response {
-    let fault = state.with(|data, _, _| {
-        data.stats.calls.bump(endpoint);
-        let fault = next_fault(data, endpoint);
-        if fault.is_some() {
-            data.stats.faults_applied += 1;
-        }
-        fault
-    });
-    let delay = fault
-        .as_ref()
-        .and_then(Fault::delay_duration)
-        .unwrap_or_default()
-        + state.config().upstream_delay;
-    let delay = Some(delay).filter(|d| !d.is_zero());
+    let call = Call::begin(state, endpoint);
     let now = state.now();
-    if let Some(fault) = fault.as_ref().filter(|f| f.short_circuits()) {
-        tracing::debug!(endpoint = endpoint.as_str(), "fault answered the call");
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
+    if let Some(fault) = call.answered_by_fault() {
+        call.wait().await;
         return with_date(fault_response(fault), now);
     }
-    let mut reply = match fault.as_ref().and_then(|f| f.result.as_deref()) {
+    let fault = call.fault();
+    let mut reply = match fault.and_then(|f| f.result.as_deref()) {
         Some(result) => forced(result),
         None => state.with(|data, now, _| process(data, now)),
     };
-    if let Some(text) = fault.as_ref().and_then(|f| f.errmsg.as_deref()) {
+    if let Some(text) = fault.and_then(|f| f.errmsg.as_deref()) {
         reply.replace_message(text);
     }
     state.with(|data, _, _| {
@@ -114,10 +99,8 @@ pub(crate) async fn answer(
         billed = reply.billed,
         "provider call answered"
     );
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    if fault.is_some_and(|f| f.drop) {
+    call.wait().await;
+    if call.drops() {
         return drop_connection(kill).await;
     }
     with_date((reply.status, axum::Json(reply.body)).into_response(), now)

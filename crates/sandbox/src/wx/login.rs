@@ -1,5 +1,5 @@
 //! `GET /sns/jscode2session`: a `wx.login` code for the user's openid and a session key.
-use super::token::credentials;
+use super::token::query_credentials;
 use super::{Params, WxError, answer, param};
 use crate::data::Data;
 use crate::server::ConnKill;
@@ -21,14 +21,7 @@ pub(super) async fn jscode2session(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let process = Box::new(
         move |data: &mut Data, now: DateTime<Utc>, cfg: &SandboxConfig| {
-            let appid = credentials(
-                data,
-                param(&q, "grant_type"),
-                "authorization_code",
-                param(&q, "appid"),
-                param(&q, "secret"),
-            )?
-            .to_owned();
+            let appid = query_credentials(data, &q, "authorization_code")?;
             let js_code = param(&q, "js_code").ok_or(WxError::CODE_MISSING)?;
             if !data.take_quota(&appid, Endpoint::Jscode2session, &cfg.quotas, now) {
                 return Err(WxError::DAILY_QUOTA);

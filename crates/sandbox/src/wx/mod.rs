@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
 
 pub(crate) fn routes() -> Router<SandboxState> {
     Router::new()
@@ -49,28 +50,12 @@ pub(crate) async fn answer(
     kill: Option<ConnKill>,
     process: Process<'_>,
 ) -> Response {
-    let fault = state.with(|data, _, _| {
-        data.stats.calls.bump(endpoint);
-        let fault = next_fault(data, endpoint);
-        if fault.is_some() {
-            data.stats.faults_applied += 1;
-        }
-        fault
-    });
-    let delay = fault
-        .as_ref()
-        .and_then(Fault::delay_duration)
-        .unwrap_or_default()
-        + state.config().upstream_delay;
-    let delay = Some(delay).filter(|d| !d.is_zero());
-    if let Some(fault) = fault.as_ref().filter(|f| f.short_circuits()) {
-        tracing::debug!(endpoint = endpoint.as_str(), "fault answered the call");
+    let call = Call::begin(state, endpoint);
+    if let Some(fault) = call.answered_by_fault() {
         if let Some(code) = fault.errcode {
             state.with(|data, _, _| *data.stats.errcodes.entry(code).or_default() += 1);
         }
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
+        call.wait().await;
         return fault_response(fault);
     }
 
@@ -87,10 +72,8 @@ pub(crate) async fn answer(
         errcode,
         "wechat call answered"
     );
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    if fault.is_some_and(|f| f.drop) {
+    call.wait().await;
+    if call.drops() {
         return drop_connection(kill).await;
     }
     match result {
@@ -99,7 +82,64 @@ pub(crate) async fn answer(
     }
 }
 
-pub(crate) fn next_fault(data: &mut Data, endpoint: Endpoint) -> Option<Fault> {
+/// One call of an endpoint, WeChat's or a provider's, as far as faults go: counted, its fault (if one is queued)
+/// taken, and the delay it waits before it answers.
+pub(crate) struct Call {
+    endpoint: Endpoint,
+    fault: Option<Fault>,
+    /// The configured `upstream_delay` plus the fault's; `None` when there is nothing to wait.
+    delay: Option<Duration>,
+}
+
+impl Call {
+    /// Count a call of `endpoint` and take the next fault queued for it.
+    pub(crate) fn begin(state: &SandboxState, endpoint: Endpoint) -> Self {
+        let fault = state.with(|data, _, _| {
+            data.stats.calls.bump(endpoint);
+            let fault = next_fault(data, endpoint);
+            if fault.is_some() {
+                data.stats.faults_applied += 1;
+            }
+            fault
+        });
+        let delay = fault
+            .as_ref()
+            .and_then(Fault::delay_duration)
+            .unwrap_or_default()
+            + state.config().upstream_delay;
+        Self {
+            endpoint,
+            fault,
+            delay: Some(delay).filter(|d| !d.is_zero()),
+        }
+    }
+
+    /// The fault, when it answers the call alone (the call is not processed).
+    pub(crate) fn answered_by_fault(&self) -> Option<&Fault> {
+        let fault = self.fault.as_ref().filter(|f| f.short_circuits())?;
+        tracing::debug!(endpoint = self.endpoint.as_str(), "fault answered the call");
+        Some(fault)
+    }
+
+    /// The fault taken for this call, if any.
+    pub(crate) fn fault(&self) -> Option<&Fault> {
+        self.fault.as_ref()
+    }
+
+    /// Wait the call's delay (real time).
+    pub(crate) async fn wait(&self) {
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Whether the call, once processed, ends with the connection dropped instead of an answer.
+    pub(crate) fn drops(&self) -> bool {
+        self.fault.as_ref().is_some_and(|f| f.drop)
+    }
+}
+
+fn next_fault(data: &mut Data, endpoint: Endpoint) -> Option<Fault> {
     let queue = data.faults.get_mut(&endpoint)?;
     let front = queue.front_mut()?;
     let fault = Fault {

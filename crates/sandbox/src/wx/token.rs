@@ -25,14 +25,7 @@ pub(super) async fn classic(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let process = Box::new(
         move |data: &mut Data, now: DateTime<Utc>, cfg: &SandboxConfig| {
-            let appid = credentials(
-                data,
-                param(&q, "grant_type"),
-                "client_credential",
-                param(&q, "appid"),
-                param(&q, "secret"),
-            )?
-            .to_owned();
+            let appid = query_credentials(data, &q, "client_credential")?;
             if !data.take_quota(&appid, Endpoint::Token, &cfg.quotas, now) {
                 return Err(WxError::DAILY_QUOTA);
             }
@@ -136,8 +129,24 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }
 
+/// [`credentials`] as the GET endpoints take them, in the query string.
+pub(super) fn query_credentials(
+    data: &Data,
+    q: &Params,
+    expected_grant: &str,
+) -> Result<String, WxError> {
+    let appid = credentials(
+        data,
+        param(q, "grant_type"),
+        expected_grant,
+        param(q, "appid"),
+        param(q, "secret"),
+    )?;
+    Ok(appid.to_owned())
+}
+
 /// The app's id, once grant type, appid and secret are right.
-pub(super) fn credentials<'d>(
+fn credentials<'d>(
     data: &'d Data,
     grant_type: Option<&str>,
     expected_grant: &str,
