@@ -1,5 +1,12 @@
 //! Who is calling: the API-key and admin-token checks, shared by the extractors ([`Caller`], [`Admin`]) and by
 //! [`Doorman`], which the connection loop asks before a request gets a permit or its body is read.
+//!
+//! A key's row comes from [`KeyCache`] (`limits.api_key_cache_ms`, at most a second: the longest a revoked key
+//! is still accepted); the presented secret is hashed and compared with the row's hash on every request.
+
+mod key_cache;
+
+pub use key_cache::KeyCache;
 
 use crate::error::ApiError;
 use crate::keys;
@@ -51,23 +58,25 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The caller an `Authorization: Bearer wxrn_<id>_<secret>` header names, if its key is live.
+/// The caller an `Authorization: Bearer wxrn_<id>_<secret>` header names, if its key is live: the key's row from
+/// the cache (read from the store at most `limits.api_key_cache_ms` ago), the secret checked against it.
 pub(crate) async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let (id, secret) = bearer(parts)
         .and_then(keys::split)
         .ok_or(ApiError::Unauthorized)?;
     let record = state
-        .store
-        .api_key(id)
+        .key_cache
+        .get(id, state.clock.as_ref(), || state.store.api_key(id))
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    // Every request, cached row or not: a right id with a wrong secret is never let in.
     if record.revoked_at_ms.is_some() || !keys::matches(secret, &record.key_hash) {
         return Err(ApiError::Unauthorized);
     }
     Ok(Caller {
-        key_id: record.id,
-        apps: record.apps,
-        scopes: record.scopes,
+        key_id: record.id.clone(),
+        apps: record.apps.clone(),
+        scopes: record.scopes.clone(),
     })
 }
 

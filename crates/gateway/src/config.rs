@@ -156,7 +156,15 @@ pub struct Limits {
     /// is handled. `plain`: hyper's own connection handling, public API only, more memory per idle connection: the
     /// fallback should a hyper upgrade break `lean` (`serve` module docs list the differences).
     pub connection_loop: ConnectionLoop,
+    /// How long an API key's row, once read from the store, is reused to authenticate requests, in milliseconds:
+    /// the most a revocation made elsewhere (`keys revoke`, another instance) takes to reach this instance. At most
+    /// 1000 (a revoked key is refused within a second on every instance); 0 = no cache, every request reads the
+    /// row. The secret is still compared on every request (`auth` module docs).
+    pub api_key_cache_ms: u64,
 }
+
+/// The longest `limits.api_key_cache_ms` accepted: the revocation delay SECURITY.md promises.
+pub const MAX_API_KEY_CACHE_MS: u64 = 1000;
 
 /// `limits.connection_loop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -278,6 +286,7 @@ impl Default for Config {
                 max_in_flight: 256,
                 max_in_flight_per_ip: 0,
                 connection_loop: ConnectionLoop::Lean,
+                api_key_cache_ms: 1000,
             },
             policy: Policy {
                 require_guardian_consent: false,
@@ -455,6 +464,15 @@ impl Config {
         }
         if self.limits.max_in_flight == 0 {
             return bad("limits.max_in_flight", "must be at least 1".into());
+        }
+        if self.limits.api_key_cache_ms > MAX_API_KEY_CACHE_MS {
+            return bad(
+                "limits.api_key_cache_ms",
+                format!(
+                    "{} is too long: at most {MAX_API_KEY_CACHE_MS} (a revoked key must be refused within a second on every instance); 0 turns the cache off",
+                    self.limits.api_key_cache_ms
+                ),
+            );
         }
         if let Some(t) = self.limits.request_timeout_ms
             && t <= self.upstream_timeout_ms
@@ -731,6 +749,26 @@ mod tests {
     }
 
     #[test]
+    fn the_api_key_cache_is_at_most_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        for ms in [0, 1, 1000] {
+            std::fs::write(&p, format!("[limits]\napi_key_cache_ms = {ms}\n")).unwrap();
+            assert_eq!(Config::load(Some(&p)).unwrap().limits.api_key_cache_ms, ms);
+        }
+        assert_eq!(Config::default().limits.api_key_cache_ms, 1000);
+        std::fs::write(&p, "[limits]\napi_key_cache_ms = 5000\n").unwrap();
+        let err = Config::load(Some(&p)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "invalid value for `limits.api_key_cache_ms` in {}: 5000 is too long: at most 1000 (a revoked key must be refused within a second on every instance); 0 turns the cache off",
+                p.display()
+            )
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
@@ -743,6 +781,7 @@ mod tests {
             ),
             ("[limits]\nheader_timeout_ms = 0\n", "header_timeout_ms"),
             ("[limits]\nmax_in_flight = 0\n", "max_in_flight"),
+            ("[limits]\napi_key_cache_ms = 1001\n", "api_key_cache_ms"),
             ("admin_token = \"\"\n", "must not be empty"),
             ("admin_token = \"  \"\n", "must not be empty"),
             ("[[apps]]\nappid = \"wx 1\"\nsecret_env = \"X\"\n", "appid"),

@@ -207,6 +207,7 @@ pub async fn build_state(cfg: Config, deps: Deps) -> anyhow::Result<AppState> {
             .map(Arc::new);
     Ok(AppState(Arc::new(Inner {
         store,
+        key_cache: crate::auth::KeyCache::from_config(&cfg),
         apps,
         idcheck,
         pii,

@@ -16,6 +16,8 @@ pub struct AppState(pub Arc<Inner>);
 pub struct Inner {
     pub cfg: Config,
     pub store: Arc<dyn Store>,
+    /// API-key rows recently read from `store` (`limits.api_key_cache_ms`), for `auth::caller`.
+    pub key_cache: crate::auth::KeyCache,
     /// One WeChat client with its own token provider per configured appid.
     pub apps: BTreeMap<String, RealnameApi>,
     /// The paid name + ID-number providers (`[idcheck]`), when configured.

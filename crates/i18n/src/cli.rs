@@ -90,7 +90,10 @@ crate::texts! {
         en: "wrote a new master key to {path} (mode 0600).\nSet it in the configuration:\n\n[blind_index]\nkey_file = \"{path}\"\n\nKeep it outside data_dir, and back it up apart from the database.",
         zh: "已将新的主密钥写入 {path}（权限 0600）。\n请在配置中设置：\n\n[blind_index]\nkey_file = \"{path}\"\n\n请把它放在 data_dir 之外，并与数据库分开备份。",
     }
-    KEYS_REVOKED { en: "revoked {id}", zh: "已吊销 {id}" }
+    KEYS_REVOKED {
+        en: "revoked {id}; running gateways refuse it within limits.api_key_cache_ms (at most a second)",
+        zh: "已吊销 {id}；运行中的网关将在 limits.api_key_cache_ms（至多一秒）内拒绝它",
+    }
     KEYS_NO_ACTIVE_KEY { en: "no active key with id {id}", zh: "没有 id 为 {id} 的有效密钥" }
 
     // wxrealname audit

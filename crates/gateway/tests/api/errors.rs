@@ -139,7 +139,8 @@ async fn keys_missing_malformed_unknown_or_revoked_are_401() {
         assert_eq!((s, error_code(&body)), (401, "unauthorized"), "{key:?}");
         assert_eq!(headers["www-authenticate"], "Bearer");
     }
-    // A revoked key stops working at once.
+    // A key revoked before this instance ever read it is refused at once (a cached one within
+    // `limits.api_key_cache_ms`: api_keys.rs).
     let id = other_key.split('_').nth(1).unwrap();
     assert!(app.state.store.revoke_api_key(id, 1).await.unwrap());
     let (s, _, _) = app.verify_with(&b, Some(&other_key), None).await;

@@ -1,6 +1,7 @@
 //! The gateway over real HTTP, with the sandbox as WeChat. One binary; see `helpers.rs` for `TestApp`.
 
 mod admin;
+mod api_keys;
 mod architecture;
 mod bad_input;
 mod canary;
