@@ -547,6 +547,27 @@ fn demo_prints_a_key_and_curl_commands() {
         assert!(out.contains(&format!("expect \"{outcome}\"")), "{outcome}");
     }
     assert!(out.matches("/v1/verifications").count() >= 4);
+    // The second tab and the paid providers: a curl per demo case, and never the providers' credentials.
+    assert!(
+        out.contains("/idcheck") && out.contains("无需微信的身份核验"),
+        "{out}"
+    );
+    for c in sandbox::demo::PROVIDER_CASES {
+        assert!(
+            out.contains(&format!("expect \"{}\"", c.outcome)),
+            "{}",
+            c.outcome
+        );
+    }
+    assert!(out.matches("/v1/idchecks").count() >= 3);
+    for secret in [
+        sandbox::demo::TENCENT_SECRET_KEY,
+        sandbox::demo::TENCENT_SECRET_ID,
+        sandbox::demo::ALIYUN_ACCESS_KEY_SECRET,
+        sandbox::demo::ALIYUN_ACCESS_KEY_ID,
+    ] {
+        assert!(!out.contains(secret), "a provider credential in the banner");
+    }
     assert!(out.contains("demo only"), "the demo key is labelled: {out}");
     // Operators and integrators read Chinese: the banner says what matters in both languages.
     for zh in [

@@ -72,16 +72,22 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
             per_openid_per_day: 1000,
             ..Config::default().limits
         },
+        providers: demo_providers(&sandbox_url),
+        idcheck: gateway::config::Idcheck {
+            providers: vec![TENCENT.into(), ALIYUN.into()],
+            ..Config::default().idcheck
+        },
         ..Config::default()
     };
     let app = Application::build(cfg)
         .await
         .map_err(|e| super::gateway_listen_error(e, &a.listen, "--listen"))?;
     let gateway_url = format!("http://{}", app.local_addr());
+    // One key for both tabs: the demo app's WeChat checks and the paid providers' ID checks.
     let (_, key) = super::keys::create(
         app.state().store.as_ref(),
         vec![sandbox::demo::APPID.into()],
-        Vec::new(),
+        vec![IDCHECK_SCOPE.into()],
         "demo".into(),
     )
     .await?;
@@ -115,6 +121,45 @@ pub async fn run(a: Args) -> anyhow::Result<u8> {
     web.shutdown().await;
     sb.shutdown().await;
     Ok(EXIT_OK)
+}
+
+/// The scope that lets a key call `POST /v1/idchecks`.
+pub const IDCHECK_SCOPE: &str = "idcheck";
+/// The demo's provider names, in the order the gateway asks them.
+pub const TENCENT: &str = "tencent";
+pub const ALIYUN: &str = "aliyun";
+
+/// Both paid providers, played by the sandbox at `sandbox_url` (the same address as its WeChat endpoints: it
+/// tells them apart by their headers), with the sandbox's demo-only credentials (`sandbox::demo`, registered by
+/// its seed) set in code: no environment variable, never printed.
+pub fn demo_providers(sandbox_url: &str) -> Vec<gateway::config::ProviderConfig> {
+    let provider = |name: &str, kind, id: &str, secret: &str| gateway::config::ProviderConfig {
+        name: name.into(),
+        kind,
+        base_url: Some(sandbox_url.to_owned()),
+        secret_id_env: None,
+        secret_key_env: None,
+        access_key_id_env: None,
+        access_key_secret_env: None,
+        secrets: Some(gateway::config::ProviderSecrets {
+            id: id.to_owned().into(),
+            secret: secret.to_owned().into(),
+        }),
+    };
+    vec![
+        provider(
+            TENCENT,
+            providers::ProviderKind::TencentFaceid,
+            sandbox::demo::TENCENT_SECRET_ID,
+            sandbox::demo::TENCENT_SECRET_KEY,
+        ),
+        provider(
+            ALIYUN,
+            providers::ProviderKind::AliyunCloudauth,
+            sandbox::demo::ALIYUN_ACCESS_KEY_ID,
+            sandbox::demo::ALIYUN_ACCESS_KEY_SECRET,
+        ),
+    ]
 }
 
 /// The demo's master key file, in its own data directory: a demo only, where the data is fictional. `serve`
@@ -174,6 +219,64 @@ async fn bind_web(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener>
     }
 }
 
+/// The paid providers' part of the banner: what the sandbox's record holds, and a curl per case. The key
+/// (`$KEY`) has the idcheck scope; the providers' credentials are the sandbox's and are not shown.
+fn idcheck_section(s: &mut String, gateway: &str) {
+    let _ = writeln!(
+        s,
+        "\nID checks without WeChat (Tencent Cloud FaceID first, then Aliyun Cloudauth; both simulated by the sandbox)\n\
+         无需微信的身份核验（先问腾讯云人脸核身，失败时再问阿里云实人认证；均由沙箱模拟）：\n"
+    );
+    let width = |f: fn(&sandbox::demo::ProviderCase) -> &str, head: &str| {
+        sandbox::demo::PROVIDER_CASES
+            .iter()
+            .map(|c| unicode_width::UnicodeWidthStr::width(f(c)))
+            .chain([head.len()])
+            .max()
+            .unwrap_or(0)
+            + 2
+    };
+    let (wn, wc, wo) = (
+        width(|c| c.submit_name, "name"),
+        width(|c| c.submit_cred_id, "cred_id"),
+        width(|c| c.outcome, "outcome"),
+    );
+    let pad = sandbox::demo::pad;
+    let _ = writeln!(
+        s,
+        "{}{}{}note",
+        pad("name", wn),
+        pad("cred_id", wc),
+        pad("outcome", wo)
+    );
+    for c in sandbox::demo::PROVIDER_CASES {
+        let _ = writeln!(
+            s,
+            "{}{}{}{}",
+            pad(c.submit_name, wn),
+            pad(c.submit_cred_id, wc),
+            pad(c.outcome, wo),
+            c.note
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEach check names the user's separate consent to processing their ID number (consent_ref); the same pair\n\
+         again within 30 days is answered from the gateway's cache (cached: true, not billed).\n\
+         每次核验须附上用户单独同意处理其身份证号的记录编号（consent_ref）；30 天内再次核验同一组姓名和证件号，由网关缓存作答（cached: true，不计费）。"
+    );
+    for (i, c) in sandbox::demo::PROVIDER_CASES.iter().enumerate() {
+        let _ = writeln!(s, "\n# {}: expect \"{}\"", c.submit_name, c.outcome);
+        let _ = writeln!(
+            s,
+            "curl -s -X POST {gateway}/v1/idchecks -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n  -d '{{\"real_name\":\"{}\",\"cred_id\":\"{}\",\"purpose\":\"demo\",\"consent_ref\":\"demo-consent-{}\"}}'",
+            c.submit_name,
+            c.submit_cred_id,
+            i + 1
+        );
+    }
+}
+
 fn banner(
     web: &str,
     gateway: &str,
@@ -191,6 +294,10 @@ fn banner(
     let _ = writeln!(
         s,
         "  demo app  {web}   (open it in a browser: the mini program, the consent page, the outcome / 演示小程序，请用浏览器打开)"
+    );
+    let _ = writeln!(
+        s,
+        "  ID check  {web}/idcheck   (the demo app's second tab: name + ID number through Tencent Cloud or Aliyun, simulated, without WeChat / 演示页面的第二个标签页：无需微信的身份核验，经腾讯云或阿里云（模拟）)"
     );
     let _ = writeln!(
         s,
@@ -248,6 +355,7 @@ fn banner(
         s,
         "# metrics: curl -s {gateway}/metrics    OpenAPI: curl -s {gateway}/openapi.json"
     );
+    idcheck_section(&mut s, gateway);
     let _ = writeln!(s, "\nCtrl-C stops all three.");
     s
 }

@@ -10,9 +10,12 @@
 //! # Layout
 //! - this file: [`Settings`], [`DemoWeb::spawn`], the router and the static page (HTML, CSS, JS compiled in).
 //! - `api`: the JSON endpoints; `pending`: verifications waiting for the user to come back.
+//! - `idcheck`: the second tab (`/idcheck`), a name + ID-number check through the paid providers behind the
+//!   gateway's `POST /v1/idchecks`, without WeChat: no consent page, a consent box and a `consent_ref`.
 //! - `assets/`: the page. No build step, no CDN.
 
 mod api;
+mod idcheck;
 mod pending;
 #[cfg(test)]
 mod tests;
@@ -148,11 +151,13 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/return", get(index))
+        .route("/idcheck", get(index))
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(stylesheet))
         // The return URL carries the code: `no-referrer` keeps it from another origin's logs.
         .layer(page_headers::layer(CSP, "no-cache"))
         .merge(api::routes())
+        .merge(idcheck::routes())
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(shared)
 }

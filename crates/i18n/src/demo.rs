@@ -33,6 +33,14 @@ crate::api::errors! {
         message: ("the gateway did not answer", "网关没有应答"),
         user: ("The service is busy. Please try again later.", "服务繁忙，请稍后重试"),
     }
+    /// `consent_required` (the ID check tab): the box for the separate consent was not ticked.
+    CONSENT_NOT_GIVEN {
+        message: (
+            "the user did not agree to the processing of their ID number; tick the consent box",
+            "用户没有同意处理其身份证号，请勾选同意",
+        ),
+        user: ("Please agree to the processing of your ID number first.", "请先勾选同意处理你的身份证号"),
+    }
     GATEWAY_UNREADABLE {
         message: ("the gateway's answer could not be read", "无法读取网关的应答"),
         user: ("The service is busy. Please try again later.", "服务繁忙，请稍后重试"),

@@ -132,6 +132,8 @@ pub struct ProviderCase {
     /// `"match"`, `"mismatch"` or `"no_record"`.
     pub outcome: &'static str,
     pub note: &'static str,
+    /// The note in Chinese, for the demo web app's example picker.
+    pub note_zh: &'static str,
 }
 
 impl fmt::Debug for ProviderCase {
@@ -148,24 +150,28 @@ pub const PROVIDER_CASES: &[ProviderCase] = &[
         submit_cred_id: "110101199003070038",
         outcome: "match",
         note: "the record holds this pair (Tencent Result 0, Aliyun BizCode 1; billed)",
+        note_zh: "证件库中有这组姓名和身份证号（腾讯云 Result 0，阿里云 BizCode 1；计费）",
     },
     ProviderCase {
         submit_name: "孙七",
         submit_cred_id: "11010119881108007x",
         outcome: "match",
         note: "check character x in lower case: still a match",
+        note_zh: "校验码 x 用小写填写：仍然一致",
     },
     ProviderCase {
         submit_name: "王五",
         submit_cred_id: "110101198512120051",
         outcome: "mismatch",
         note: "the ID number belongs to someone else (Result -1, BizCode 2; billed)",
+        note_zh: "该身份证号属于另一个人（Result -1，BizCode 2；计费）",
     },
     ProviderCase {
         submit_name: "赵六",
         submit_cred_id: "110101200109200043",
         outcome: "no_record",
         note: "a valid ID number nobody registered (Result -5, BizCode 3; not billed)",
+        note_zh: "有效但证件库中没有的身份证号（Result -5，BizCode 3；不计费）",
     },
 ];
 

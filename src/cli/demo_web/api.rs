@@ -33,15 +33,15 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/api/abandon", post(abandon))
 }
 
-fn error(status: StatusCode, code: &str, text: i18n::api::ErrorText) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, text: i18n::api::ErrorText) -> Response {
     (status, Json(json!({"error": envelope(code, text)}))).into_response()
 }
 
-fn envelope(code: &str, text: i18n::api::ErrorText) -> Value {
+pub(super) fn envelope(code: &str, text: i18n::api::ErrorText) -> Value {
     json!({"code": code, "message": text.message.en, "user_message": text.user_message.zh})
 }
 
-fn bad_json(_: JsonRejection) -> Response {
+pub(super) fn bad_json(_: JsonRejection) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_request",
@@ -67,7 +67,7 @@ async fn users(State(s): State<Shared>) -> Json<Value> {
 }
 
 /// One field's verdict, as the page shows it: valid, or the identity crate's code and messages.
-fn field_verdict(field: &str, value: &str) -> Option<Value> {
+pub(super) fn field_verdict(field: &str, value: &str) -> Option<Value> {
     let today = identity::today_in_china();
     let (code, reason, en, zh) = match field {
         "real_name" => match RealName::parse(value) {
@@ -113,6 +113,41 @@ async fn validate(body: Result<Json<FieldBody>, JsonRejection>) -> Response {
     }
 }
 
+/// The name and the ID number by the live validation's rules, or the bad fields' verdicts.
+pub(super) fn parse_pair(
+    real_name: &str,
+    cred_id: &str,
+) -> Result<(RealName, CredId), InvalidFields> {
+    let name = RealName::parse(real_name);
+    let cred = CredId::parse_on(cred_id, identity::today_in_china());
+    match (name, cred) {
+        (Ok(n), Ok(c)) => Ok((n, c)),
+        _ => Err(InvalidFields(
+            [("real_name", real_name), ("cred_id", cred_id)]
+                .into_iter()
+                .filter_map(|(f, v)| field_verdict(f, v))
+                .filter(|v| v["valid"] == false)
+                .collect(),
+        )),
+    }
+}
+
+/// 422 `invalid_fields`, with each bad field's verdict: the page marks them as it does while typing.
+pub(super) struct InvalidFields(Vec<Value>);
+
+impl IntoResponse for InvalidFields {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": envelope("invalid_fields", i18n::demo::INVALID_FIELDS),
+                "fields": self.0,
+            })),
+        )
+            .into_response()
+    }
+}
+
 /// Personal data: no `Debug`.
 #[derive(Deserialize)]
 struct StartBody {
@@ -136,25 +171,9 @@ async fn start(State(s): State<Shared>, body: Result<Json<StartBody>, JsonReject
         );
     };
     // The same check as the live one: a bad value never reaches the consent page, let alone the gateway.
-    let name = RealName::parse(&b.real_name);
-    let cred = CredId::parse_on(&b.cred_id, identity::today_in_china());
-    let (name, cred) = match (name, cred) {
-        (Ok(n), Ok(c)) => (n, c),
-        _ => {
-            let fields: Vec<Value> = [("real_name", &b.real_name), ("cred_id", &b.cred_id)]
-                .into_iter()
-                .filter_map(|(f, v)| field_verdict(f, v))
-                .filter(|v| v["valid"] == false)
-                .collect();
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({
-                    "error": envelope("invalid_fields", i18n::demo::INVALID_FIELDS),
-                    "fields": fields,
-                })),
-            )
-                .into_response();
-        }
+    let (name, cred) = match parse_pair(&b.real_name, &b.cred_id) {
+        Ok(pair) => pair,
+        Err(refused) => return refused.into_response(),
     };
     let pending = Pending {
         openid,
@@ -224,10 +243,17 @@ async fn verify(
         "purpose": "wxrealname demo: verify before using city services",
         "guardian_consent": p.guardian_consent,
     });
+    forward(&s, "/v1/verifications", request, "demo verification").await
+}
+
+/// Send `request` to the gateway with the API key and hand its answer to the page as
+/// `{"ok", "status", "body"}`: the gateway's answers hold masked values only, so the page shows them as they are.
+/// `what` names the call in the log line (never a name or an ID number).
+pub(super) async fn forward(s: &Shared, path: &str, request: Value, what: &str) -> Response {
     let sent = s
         .http
         .post(format!(
-            "{}/v1/verifications",
+            "{}{path}",
             s.settings.gateway_url.trim_end_matches('/')
         ))
         .bearer_auth(s.settings.api_key.expose_secret())
@@ -261,8 +287,7 @@ async fn verify(
         .as_str()
         .or(body["error"]["code"].as_str())
         .unwrap_or("unknown");
-    tracing::info!(status = status.as_u16(), result, "demo verification");
-    // The gateway's answer holds masked values only; the page shows it as it is.
+    tracing::info!(status = status.as_u16(), result, "{what}");
     Json(json!({"ok": status.is_success(), "status": status.as_u16(), "body": body}))
         .into_response()
 }

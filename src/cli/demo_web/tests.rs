@@ -1,13 +1,15 @@
 //! The demo back end over real HTTP, with a real sandbox and gateway on port 0: live validation, the jump, the
-//! return and the call to the gateway.
+//! return and the call to the gateway; and the second tab's ID check through the paid providers (the sandbox
+//! again), configured as `wxrealname demo` configures them.
 use super::{DemoWeb, DemoWebHandle, Settings};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
-use sandbox::demo::{APPID, USERS};
+use sandbox::demo::{APPID, PROVIDER_CASES, USERS};
 use serde_json::{Value, json};
 
 struct Demo {
     web: DemoWebHandle,
+    gateway_url: String,
     sandbox: sandbox::SandboxHandle,
     key: String,
     http: reqwest::Client,
@@ -41,6 +43,15 @@ impl Demo {
                 secret_env: None,
                 token_kind: None,
             }],
+            // The demo's own provider set-up: both providers at the sandbox, their secrets set in code.
+            providers: crate::cli::demo::demo_providers(&sandbox.base_url()),
+            idcheck: gateway::config::Idcheck {
+                providers: vec![
+                    crate::cli::demo::TENCENT.into(),
+                    crate::cli::demo::ALIYUN.into(),
+                ],
+                ..gateway::Config::default().idcheck
+            },
             ..gateway::Config::default()
         };
         let app = gateway::Application::build(cfg).await.unwrap();
@@ -48,7 +59,7 @@ impl Demo {
         let (_, key) = crate::cli::keys::create(
             app.state().store.as_ref(),
             vec![APPID.into()],
-            Vec::new(),
+            vec![crate::cli::demo::IDCHECK_SCOPE.into()],
             "demo-test".into(),
         )
         .await
@@ -59,7 +70,7 @@ impl Demo {
         let web = DemoWeb::spawn(
             tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
             Settings {
-                gateway_url,
+                gateway_url: gateway_url.clone(),
                 sandbox_url: sandbox.base_url(),
                 api_key: key.clone().into(),
                 appid: APPID.into(),
@@ -73,6 +84,7 @@ impl Demo {
             .unwrap();
         Demo {
             web,
+            gateway_url,
             sandbox,
             key,
             http,
@@ -130,6 +142,21 @@ impl Demo {
 
     fn checks(&self) -> u64 {
         self.sandbox.stats().calls.checkrealnameinfo
+    }
+
+    /// `/api/idcheck` for a pair, with the consent box ticked or not.
+    async fn idcheck(&self, name: &str, cred_id: &str, consent: bool) -> (StatusCode, Value) {
+        self.post(
+            "/api/idcheck",
+            json!({"real_name": name, "cred_id": cred_id, "purpose": "门诊挂号 · outpatient registration", "consent": consent}),
+        )
+        .await
+    }
+
+    /// Calls that reached each provider: (Tencent, Aliyun).
+    fn provider_calls(&self) -> (u64, u64) {
+        let c = self.sandbox.stats().calls;
+        (c.tencent_idcard, c.aliyun_id2meta)
     }
 }
 
@@ -304,4 +331,182 @@ async fn the_page_is_served_and_the_api_key_never_reaches_the_browser() {
         .unwrap();
     assert_eq!(users["users"].as_array().unwrap().len(), USERS.len());
     assert_eq!(users["appid"], APPID);
+}
+
+fn case(outcome: &str) -> &'static sandbox::demo::ProviderCase {
+    PROVIDER_CASES
+        .iter()
+        .find(|c| c.outcome == outcome)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idcheck_goes_to_tencent_with_a_fresh_consent_ref_and_the_same_pair_again_is_cached() {
+    let d = Demo::spawn().await;
+    let c = case("match");
+    let (status, v) = d.idcheck(c.submit_name, c.submit_cred_id, true).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    let body = &v["body"];
+    assert_eq!(body["outcome"], "match");
+    assert_eq!(body["provider"], "tencent", "the first provider answers");
+    assert_eq!(
+        (&body["billed"], &body["cached"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(body["masked_real_name"], "张*");
+    assert_eq!(body["masked_cred_id"], "110***********0038");
+    assert_eq!(body["purpose"], "门诊挂号 · outpatient registration");
+    let first_ref = body["consent_ref"].as_str().unwrap().to_owned();
+    assert!(first_ref.starts_with("demo-consent-"), "{first_ref}");
+    assert_eq!(d.provider_calls(), (1, 0));
+    assert_eq!(d.sandbox.stats().billed.tencent_idcard, 1);
+
+    let (_, again) = d.idcheck(c.submit_name, c.submit_cred_id, true).await;
+    let body = &again["body"];
+    assert_eq!(body["outcome"], "match", "{again}");
+    assert_eq!(
+        (&body["cached"], &body["billed"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(
+        body["provider"], "tencent",
+        "the provider that answered first"
+    );
+    assert_ne!(
+        body["consent_ref"],
+        first_ref.as_str(),
+        "each check has its own consent"
+    );
+    assert_eq!(d.provider_calls(), (1, 0), "the cache answered");
+
+    // The check is the gateway's: it can be read back there with the same key.
+    let id = body["id"].as_str().unwrap();
+    let read = d
+        .http
+        .get(format!("{}/v1/idchecks/{id}", d.gateway_url))
+        .bearer_auth(&d.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_mismatch_and_no_record_come_back_as_such() {
+    let d = Demo::spawn().await;
+    for outcome in ["mismatch", "no_record"] {
+        let c = case(outcome);
+        let (status, v) = d.idcheck(c.submit_name, c.submit_cred_id, true).await;
+        assert_eq!((status, &v["ok"]), (StatusCode::OK, &json!(true)), "{v}");
+        assert_eq!(v["body"]["outcome"], outcome, "{v}");
+        assert_eq!(v["body"]["provider"], "tencent");
+        assert_eq!(v["body"]["billed"], outcome == "mismatch", "{v}");
+        assert!(
+            v["body"]["masked_real_name"]
+                .as_str()
+                .unwrap()
+                .contains('*')
+        );
+    }
+    assert_eq!(d.provider_calls(), (2, 0));
+}
+
+#[tokio::test]
+async fn without_consent_or_with_a_bad_id_number_no_provider_is_asked() {
+    let d = Demo::spawn().await;
+    let c = case("match");
+    let (status, v) = d.idcheck(c.submit_name, c.submit_cred_id, false).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["code"], "consent_required");
+    assert_eq!(
+        v["error"]["user_message"],
+        i18n::demo::CONSENT_NOT_GIVEN.user_message.zh
+    );
+
+    let (status, v) = d.idcheck(c.submit_name, "110101199003070039", true).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["code"], "invalid_fields");
+    assert_eq!(v["fields"][0]["field"], "cred_id");
+    assert_eq!(v["fields"][0]["error"]["reason"], "checksum");
+    assert_eq!(d.provider_calls(), (0, 0));
+}
+
+#[tokio::test]
+async fn tencent_failing_goes_to_aliyun_and_both_failing_shows_the_gateways_user_message() {
+    let d = Demo::spawn().await;
+    let fault = |body: Value| {
+        let http = d.http.clone();
+        let url = format!("{}/sandbox/faults", d.sandbox.base_url());
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    // Tencent's "the record service is down" (-4) fails over to Aliyun.
+    fault(json!({"endpoint": "tencent_idcard", "result": "-4"})).await;
+    let c = case("match");
+    let (_, v) = d.idcheck(c.submit_name, c.submit_cred_id, true).await;
+    assert_eq!(v["body"]["outcome"], "match", "{v}");
+    assert_eq!(v["body"]["provider"], "aliyun");
+    assert_eq!(d.provider_calls(), (1, 1));
+
+    // Both down: the gateway's error, with the sentence meant for the user.
+    fault(json!({"endpoint": "tencent_idcard", "result": "-4"})).await;
+    fault(json!({"endpoint": "aliyun_id2meta", "result": "500"})).await;
+    let c = case("no_record");
+    let (status, v) = d.idcheck(c.submit_name, c.submit_cred_id, true).await;
+    assert_eq!(status, StatusCode::OK, "the demo's call went through: {v}");
+    assert_eq!(
+        (&v["ok"], &v["status"]),
+        (&json!(false), &json!(503)),
+        "{v}"
+    );
+    assert_eq!(v["body"]["error"]["code"], "upstream_unavailable");
+    let user = v["body"]["error"]["user_message"].as_str().unwrap();
+    assert!(
+        user.chars()
+            .any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+        "{user}"
+    );
+}
+
+#[tokio::test]
+async fn the_idcheck_tab_is_served_with_its_examples() {
+    let d = Demo::spawn().await;
+    let resp = d
+        .http
+        .get(format!("{}/idcheck", d.web.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("无需微信的身份核验") && html.contains("ID check without WeChat"));
+    assert!(!html.contains("<script>"), "no inline script");
+
+    let v: Value = d
+        .http
+        .get(format!("{}/api/idcheck/examples", d.web.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = v["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    for o in ["match", "mismatch", "no_record"] {
+        assert!(outcomes.contains(&o), "{o}: {v}");
+    }
+    assert!(!v.to_string().contains(&d.key));
 }

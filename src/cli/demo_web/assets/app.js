@@ -18,11 +18,28 @@
     unknown: { icon: 'info', zh: '无法判断核验结果', en: 'WeChat gave an answer the gateway does not recognise' },
   };
 
-  const fields = {
-    real_name: { input: 'name', msg: 'name-msg', ok: 'name-ok', valid: false, seq: 0, timer: null, touched: false },
-    cred_id: { input: 'cred', msg: 'cred-msg', ok: 'cred-ok', valid: false, seq: 0, timer: null, touched: false },
+  // The second tab's outcomes: a paid provider's verdict on the pair (no WeChat user involved).
+  const IDCHECK_OUTCOMES = {
+    match: { icon: 'ok', zh: '姓名与身份证号一致', en: 'The name and ID number match the authoritative record' },
+    mismatch: { icon: 'warn', zh: '姓名与身份证号不一致', en: 'The name and ID number do not match' },
+    no_record: { icon: 'info', zh: '证件库中无此身份证号', en: 'The authoritative record has no such ID number' },
+    unknown: { icon: 'info', zh: '无法判断核验结果', en: 'The gateway gave an answer this page does not recognise' },
   };
+
+  // Each input, by key; `field` is what /api/validate calls it. The first two are the WeChat tab's, the `idc_`
+  // ones the ID check tab's.
+  const field = (name, input) => ({ field: name, input, msg: input + '-msg', ok: input + '-ok', valid: false, seq: 0, timer: null, touched: false });
+  const fields = {
+    real_name: field('real_name', 'name'),
+    cred_id: field('cred_id', 'cred'),
+    idc_real_name: field('real_name', 'idc-name'),
+    idc_cred_id: field('cred_id', 'idc-cred'),
+  };
+  const WECHAT_FIELDS = ['real_name', 'cred_id'];
+  const IDCHECK_FIELDS = ['idc_real_name', 'idc_cred_id'];
   let users = [];
+  let examples = [];
+  let tab = 'wechat'; // the tab on show, and where "start over" goes back to
 
   async function post(path, body) {
     const resp = await fetch(path, {
@@ -36,7 +53,23 @@
   }
 
   function show(view) {
-    for (const v of ['view-form', 'view-busy', 'view-result']) $(v).hidden = v !== view;
+    for (const v of ['view-form', 'view-idcheck', 'view-busy', 'view-result']) $(v).hidden = v !== view;
+  }
+
+  // ---- the tabs: `/` is WeChat's check, `/idcheck` the check without WeChat ----
+  function selectTab(name) {
+    tab = name;
+    for (const b of document.querySelectorAll('.tabs [role="tab"]')) {
+      b.setAttribute('aria-selected', String(b.dataset.tab === name));
+    }
+    for (const e of document.querySelectorAll('[data-explain]')) e.hidden = e.dataset.explain !== name;
+    $('mp-title').textContent = name === 'idcheck' ? '身份核验' : '实名认证';
+    document.body.dataset.tab = name;
+  }
+
+  function openTab(name) {
+    if (name === 'idcheck') showIdcheckForm();
+    else showForm();
   }
 
   // ---- the form ----
@@ -46,6 +79,7 @@
 
   function updateButton() {
     $('verify').disabled = !(currentUser() && fields.real_name.valid && fields.cred_id.valid);
+    $('idc-submit').disabled = !(fields.idc_real_name.valid && fields.idc_cred_id.valid && $('idc-consent').checked);
   }
 
   function setMessage(f, kind, zh, en) {
@@ -88,7 +122,7 @@
     const f = fields[name];
     const seq = ++f.seq;
     const value = $(f.input).value;
-    const r = await post('/api/validate', { field: name, value });
+    const r = await post('/api/validate', { field: f.field, value });
     if (seq !== f.seq || !r.json) return; // a newer keystroke won
     applyVerdict(name, r.json);
   }
@@ -117,7 +151,7 @@
     $('name').value = u.real_name;
     $('cred').value = u.cred_id;
     $('guardian').checked = false;
-    for (const name of Object.keys(fields)) {
+    for (const name of WECHAT_FIELDS) {
       fields[name].touched = true;
       validate(name);
     }
@@ -153,18 +187,21 @@
 
   function showForm() {
     history.replaceState(null, '', '/');
+    selectTab('wechat');
     show('view-form');
     pickUser();
   }
 
   // ---- the result ----
-  function fact(dl, term, value, testid, kind) {
+  // `raw`: the machine value behind a label shown in words (kept in data-value).
+  function fact(dl, term, value, testid, kind, raw) {
     if (value === null || value === undefined || value === '') return;
     const dt = document.createElement('dt');
     dt.textContent = term;
     const dd = document.createElement('dd');
     dd.textContent = String(value);
     if (testid) dd.dataset.testid = testid;
+    if (raw !== undefined) dd.dataset.value = String(raw);
     if (kind) dd.className = kind;
     dl.append(dt, dd);
   }
@@ -179,6 +216,11 @@
   function showResult(kind, icon, zh, en, facts) {
     const view = $('view-result');
     view.dataset.outcome = kind;
+    view.dataset.tab = tab;
+    if (tab !== 'idcheck') {
+      delete view.dataset.cached;
+      delete view.dataset.billed;
+    }
     $('result-icon').className = 'result-icon ' + icon;
     $('result-title').textContent = zh;
     $('result-title-en').textContent = en;
@@ -193,7 +235,7 @@
     }
     const dl = $('result-facts');
     dl.replaceChildren();
-    for (const [term, value, testid, kind] of facts) fact(dl, term, value, testid, kind);
+    for (const [term, value, testid, kind, raw] of facts) fact(dl, term, value, testid, kind, raw);
     show('view-result');
   }
 
@@ -216,12 +258,94 @@
     const e = error || { code: 'unknown' };
     // The gateway's user_message, meant for the end user as is; its `message` is for developers and stays in
     // the network tab.
-    showResult('error', 'fail', '验证失败', 'The verification failed', [
+    showResult('error', 'fail', tab === 'idcheck' ? '核验失败' : '验证失败', tab === 'idcheck' ? 'The check failed' : 'The verification failed', [
       ['说明 · Message', e.user_message || FALLBACK_USER_MESSAGE, 'error-message', 'prose'],
       ['错误码 · Error code', e.code, 'error-code'],
       ['微信错误码 · WeChat errcode', e.errcode, 'wechat-errcode'],
       ['HTTP', status],
     ]);
+  }
+
+  // ---- the ID check tab ----
+  // `keepConsent`: back from a refusal of this very submission; otherwise each check is agreed to on its own
+  // and the box starts unticked.
+  function showIdcheckForm(keepConsent) {
+    history.replaceState(null, '', '/idcheck');
+    selectTab('idcheck');
+    $('idc-error').textContent = '';
+    if (keepConsent !== true) $('idc-consent').checked = false;
+    show('view-idcheck');
+    for (const name of IDCHECK_FIELDS) {
+      if ($(fields[name].input).value !== '') {
+        fields[name].touched = true;
+        validate(name);
+      }
+    }
+    updateButton();
+  }
+
+  function pickExample() {
+    const e = examples[Number($('idc-example').value)];
+    $('idc-example-note').replaceChildren();
+    if (!e) return;
+    const en = document.createElement('span');
+    en.className = 'en';
+    en.textContent = e.note;
+    $('idc-example-note').append(e.note_zh, en);
+    $('idc-name').value = e.real_name;
+    $('idc-cred').value = e.cred_id;
+    for (const name of IDCHECK_FIELDS) {
+      fields[name].touched = true;
+      validate(name);
+    }
+  }
+
+  // The demo's providers by their configured names; another name is shown as it is.
+  const PROVIDERS = { tencent: '腾讯云人脸核身 · Tencent Cloud FaceID', aliyun: '阿里云实人认证 · Aliyun Cloudauth' };
+  const OUTCOME_WORDS = { match: '一致', mismatch: '不一致', no_record: '查无记录' };
+
+  const yesNo = (b, yes, no) => (b ? '是 · yes' + (yes ? ' (' + yes + ')' : '') : '否 · no' + (no ? ' (' + no + ')' : ''));
+
+  function showIdcheck(v) {
+    const o = IDCHECK_OUTCOMES[v.outcome] || IDCHECK_OUTCOMES.unknown;
+    $('view-result').dataset.cached = String(!!v.cached);
+    $('view-result').dataset.billed = String(!!v.billed);
+    showResult(v.outcome, o.icon, o.zh, o.en, [
+      ['姓名 · Name', v.masked_real_name, 'masked-name'],
+      ['身份证号 · ID number', v.masked_cred_id, 'masked-cred'],
+      ['结果 · Outcome', v.outcome, 'outcome'],
+      ['核验服务 · Provider', PROVIDERS[v.provider] || v.provider, 'provider', 'prose', v.provider],
+      ['计费 · Billed', yesNo(v.billed), 'billed', null, v.billed],
+      ['缓存 · Cached', yesNo(v.cached, '来自网关缓存，未再询问服务商 · from the gateway\'s cache, the provider was not asked'), 'cached', 'prose', v.cached],
+      ['未成年人 · Minor', v.minor ? '是 · yes (under 14)' : null],
+      ['用途 · Purpose', v.purpose, 'purpose', 'prose'],
+      ['同意记录 · Consent ref', v.consent_ref, 'consent-ref'],
+      ['核验编号 · Check', v.id],
+    ]);
+  }
+
+  async function submitIdcheck() {
+    $('idc-submit').disabled = true;
+    $('idc-error').textContent = '';
+    show('view-busy');
+    const r = await post('/api/idcheck', {
+      real_name: $('idc-name').value,
+      cred_id: $('idc-cred').value,
+      purpose: $('idc-purpose').value,
+      consent: $('idc-consent').checked,
+    });
+    if (r.ok && r.json && r.json.ok) return showIdcheck(r.json.body);
+    if (r.ok && r.json) return showError(r.json.status, r.json.body && r.json.body.error);
+    // Refused by the demo's own back end (a field, the consent box): back to the form, with what to fix.
+    showIdcheckForm(true);
+    if (r.json && r.json.fields) {
+      for (const v of r.json.fields) {
+        fields['idc_' + v.field].touched = true;
+        applyVerdict('idc_' + v.field, v);
+      }
+    } else {
+      $('idc-error').textContent = (r.json && r.json.error && r.json.error.user_message) || FALLBACK_USER_MESSAGE;
+    }
   }
 
   async function handleReturn(params) {
@@ -262,6 +386,16 @@
       $('admin-link').hidden = false;
     }
 
+    try {
+      examples = (await fetch('/api/idcheck/examples').then((x) => x.json())).examples || [];
+    } catch (_) { examples = []; }
+    examples.forEach((e, i) => {
+      const opt = document.createElement('option');
+      opt.value = String(i);
+      opt.textContent = e.real_name + ' · ' + (OUTCOME_WORDS[e.outcome] || '') + ' ' + e.outcome.replace('_', ' ');
+      $('idc-example').append(opt);
+    });
+
     select.addEventListener('change', pickUser);
     for (const name of Object.keys(fields)) {
       const input = $(fields[name].input);
@@ -269,10 +403,19 @@
       input.addEventListener('blur', () => onBlur(name));
     }
     $('verify').addEventListener('click', startVerification);
-    $('again').addEventListener('click', showForm);
+    $('again').addEventListener('click', () => openTab(tab));
+    for (const b of document.querySelectorAll('.tabs [role="tab"]')) {
+      b.addEventListener('click', () => openTab(b.dataset.tab));
+    }
+    $('idc-example').addEventListener('change', pickExample);
+    $('idc-consent').addEventListener('change', updateButton);
+    $('idc-submit').addEventListener('click', submitIdcheck);
 
     const params = new URLSearchParams(location.search);
-    if (location.pathname === '/return') await handleReturn(params);
+    if (location.pathname === '/return') {
+      selectTab('wechat');
+      await handleReturn(params);
+    } else if (location.pathname === '/idcheck') showIdcheckForm();
     else showForm();
     document.body.dataset.ready = 'true';
   }
