@@ -2,8 +2,8 @@
 //! (`IdentifyNum`, `ParamType=normal`, `UserName`), signed with ACS3-HMAC-SHA256. A business answer is HTTP
 //! 200 with `Code` (and, for `Code` 200, `ResultObject.BizCode`); a gateway-level refusal (signature, key) is a
 //! 4xx/5xx with a JSON `Code`. `Code` and `BizCode` are read as strings or numbers (spec §2.5).
-use crate::error::{InvalidField, sanitize_code};
-use crate::http::{self, Clock, Http, HttpConfig, SystemClock};
+use crate::error::{InvalidField, code_text, sanitize_code};
+use crate::http::{Clock, Http, HttpConfig, SystemClock};
 use crate::sign::{acs3, sha256_hex};
 use crate::{Answer, Error, Outcome, ProviderKind, Result};
 use identity::{CredId, RealName};
@@ -103,17 +103,7 @@ pub fn classify_gateway_code(status: u16, code: &str, skew_secs: Option<i64>) ->
         || ["Throttling", "ServiceUnavailable", "InternalError"]
             .iter()
             .any(|p| code.starts_with(p));
-    if try_later {
-        Error::Unavailable {
-            provider: PROVIDER,
-            code,
-        }
-    } else {
-        Error::Refused {
-            provider: PROVIDER,
-            code,
-        }
-    }
+    Error::declined(PROVIDER, code, try_later)
 }
 
 /// The Cloudauth client. Cheap to clone. One HTTP call per check: no retries, no redirects.
@@ -199,42 +189,28 @@ impl AliyunCloudauth {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| http::from_reqwest(PROVIDER, e))?;
-        let status = response.status().as_u16();
-        let skew = http::skew_from_date_header(response.headers(), sent_at);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::from_reqwest(PROVIDER, e))?;
-        parse_response(status, &bytes, skew)
+        let sent = self
+            .http
+            .send(PROVIDER, request.body(body), sent_at)
+            .await?;
+        let (status, skew) = (sent.status, sent.skew_secs);
+        sent.read(|body| parse_response(status, body, skew)).await
     }
 }
 
 fn malformed(detail: &str) -> Error {
-    Error::Malformed {
-        provider: PROVIDER,
-        detail: detail.to_owned(),
-    }
-}
-
-/// A string or a number, as text.
-fn code_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    Error::malformed(PROVIDER, detail)
 }
 
 pub(crate) fn parse_response(status: u16, bytes: &[u8], skew_secs: Option<i64>) -> Result<Answer> {
     let value: Option<Value> = serde_json::from_slice(bytes).ok();
     if !(200..300).contains(&status) {
         // Aliyun's gateway answers its own refusals with a JSON Code; anything else is someone else's page.
-        return match value.as_ref().and_then(|v| code_text(v.get("Code"))) {
+        return match value
+            .as_ref()
+            .and_then(|v| v.get("Code"))
+            .and_then(code_text)
+        {
             Some(code) => Err(classify_gateway_code(status, &code, skew_secs)),
             None => Err(Error::HttpStatus {
                 provider: PROVIDER,
@@ -243,7 +219,10 @@ pub(crate) fn parse_response(status: u16, bytes: &[u8], skew_secs: Option<i64>) 
         };
     }
     let value = value.ok_or_else(|| malformed("the body is not JSON"))?;
-    let code = code_text(value.get("Code")).ok_or_else(|| malformed("no Code"))?;
+    let code = value
+        .get("Code")
+        .and_then(code_text)
+        .ok_or_else(|| malformed("no Code"))?;
     if code != "200" {
         return Err(classify_code(&code));
     }
@@ -251,7 +230,9 @@ pub(crate) fn parse_response(status: u16, bytes: &[u8], skew_secs: Option<i64>) 
         .get("RequestId")
         .and_then(Value::as_str)
         .map(sanitize_code);
-    let biz = code_text(value.get("ResultObject").and_then(|r| r.get("BizCode")))
+    let biz = value
+        .pointer("/ResultObject/BizCode")
+        .and_then(code_text)
         .ok_or_else(|| malformed("Code 200 without ResultObject.BizCode"))?;
     let biz = BizCode::parse(&biz).ok_or_else(|| malformed("an unknown BizCode"))?;
     Ok(Answer {

@@ -164,6 +164,36 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A provider's code that refuses the call: one to try again later, elsewhere (`Unavailable`: the provider
+    /// is busy or down), or one an operator must look at (`Refused`: our account, credentials or request).
+    pub(crate) fn declined(provider: ProviderKind, code: String, try_later: bool) -> Self {
+        if try_later {
+            Self::Unavailable { provider, code }
+        } else {
+            Self::Refused { provider, code }
+        }
+    }
+
+    /// An answer we cannot read; `detail` is fixed text of ours, never the provider's.
+    pub(crate) fn malformed(provider: ProviderKind, detail: &str) -> Self {
+        Self::Malformed {
+            provider,
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+/// A code field as text: both providers' codes come as strings, and are read as numbers too (Aliyun sends
+/// either; a lenient client reads Tencent's either way).
+pub(crate) fn code_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A provider's code as we keep it: up to 64 characters of `A-Z a-z 0-9 . _ -` with no run of more than six
 /// digits (nothing shaped like an ID number), else `unrecognised`. Codes are identifiers; anything else in
 /// that field is not something to store or log.

@@ -1,26 +1,13 @@
-//! What both clients share: the HTTP configuration, the reqwest client (rustls, certificate verification
-//! always on, no redirects, no retries), the clock, and the classification of transport failures.
+//! What both clients share: the HTTP configuration, the built client (the reqwest client itself, its TLS
+//! policy and the [`Clock`] come from the `upstream` crate, shared with the WeChat client), and transport failures
+//! in this crate's [`Error`].
 use crate::{Error, ProviderKind, Result};
 use reqwest::Url;
-use std::fmt::Debug;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
+use upstream::Failure;
 
-/// Time as a parameter: the request timestamp (`X-TC-Timestamp`, `x-acs-date`) is read from here, so tests
-/// can put the client's clock off the provider's.
-pub trait Clock: Send + Sync + Debug {
-    fn now(&self) -> SystemTime;
-}
-
-/// The real wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use upstream::{Clock, SystemClock};
 
 /// How to reach a provider (or the sandbox). Holds no secret, so `Debug` is safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,31 +63,54 @@ impl Http {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wxrealname/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &cfg.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::Config(format!(
-                    "ca_file {}: no certificate found",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let client = upstream::client(cfg.timeout, cfg.connect_timeout, cfg.ca_file.as_deref())
+            .map_err(Error::Config)?;
         Ok(Self { client, url, host })
+    }
+}
+
+impl Http {
+    /// Send one request and read the answer's status and `Date`; the body is read by [`Sent::read`].
+    /// `sent_at` is the instant the request was signed with, for the clock skew.
+    pub(crate) async fn send(
+        &self,
+        provider: ProviderKind,
+        request: reqwest::RequestBuilder,
+        sent_at: SystemTime,
+    ) -> Result<Sent> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| from_reqwest(provider, e))?;
+        Ok(Sent {
+            provider,
+            status: response.status().as_u16(),
+            skew_secs: skew_from_date_header(response.headers(), sent_at),
+            response,
+        })
+    }
+}
+
+/// An answer whose head has arrived.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    provider: ProviderKind,
+    pub(crate) status: u16,
+    /// Provider time minus ours, from its `Date` header.
+    pub(crate) skew_secs: Option<i64>,
+    response: reqwest::Response,
+}
+
+impl Sent {
+    /// Read the whole body and hand it to `parse`.
+    pub(crate) async fn read<T>(self, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+        let provider = self.provider;
+        let body = self
+            .response
+            .bytes()
+            .await
+            .map_err(|e| from_reqwest(provider, e))?;
+        parse(&body)
     }
 }
 
@@ -110,27 +120,17 @@ const DETAIL_MAX_CHARS: usize = 200;
 /// Turns a reqwest error into ours: the URL is dropped and only the error chain's messages are kept (they
 /// never hold the body, which is where the name and ID number travel).
 pub(crate) fn from_reqwest(provider: ProviderKind, err: reqwest::Error) -> Error {
-    let err = err.without_url();
-    let timeout = err.is_timeout();
-    let connect = err.is_connect();
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    let detail = match chain.char_indices().nth(DETAIL_MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &chain[..cut]),
-        None => chain,
-    };
-    // A connect timeout is a connect error: nothing was written yet, so it counts as not sent.
-    if connect {
-        Error::NotSent { provider, detail }
-    } else if timeout {
-        Error::Timeout { provider }
-    } else {
-        Error::Transport { provider, detail }
+    let detail = |chain: String| upstream::truncate_chars(&chain, DETAIL_MAX_CHARS);
+    match Failure::from(err) {
+        Failure::NotSent(chain) => Error::NotSent {
+            provider,
+            detail: detail(chain),
+        },
+        Failure::Timeout => Error::Timeout { provider },
+        Failure::Transport(chain) => Error::Transport {
+            provider,
+            detail: detail(chain),
+        },
     }
 }
 

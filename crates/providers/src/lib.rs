@@ -27,7 +27,9 @@
 //! - `sign/`: [`sign::tc3`] and [`sign::acs3`], the signers, shared with the sandbox (which checks them).
 //! - `tencent.rs`: [`TencentFaceId`], [`TencentResult`] (codes, billing), the error-code classification.
 //! - `aliyun.rs`: [`AliyunCloudauth`], [`BizCode`], the `Code` classification.
-//! - `http.rs`: [`HttpConfig`], the reqwest client, [`Clock`]; `error.rs`: [`Error`].
+//! - `http.rs`: [`HttpConfig`], the built client (from `upstream::client`, as WeChat's is), one send with its
+//!   clock skew, transport failures as [`Error`]s; [`Clock`] is `upstream`'s; `error.rs`: [`Error`], and the
+//!   pieces both answer readers use (`Error::declined`, `Error::malformed`, `code_text`).
 pub mod aliyun;
 mod error;
 mod http;

@@ -1,6 +1,6 @@
 //! Tencent Cloud FaceID `IdCardVerification` (2018-03-01, spec §1): `POST /` with a JSON body, signed with
 //! TC3-HMAC-SHA256 (service `faceid`). Answers, errors included, come as HTTP 200 with `{"Response": ...}`.
-use crate::error::{InvalidField, sanitize_code};
+use crate::error::{InvalidField, code_text, sanitize_code};
 use crate::http::{self, Clock, Http, HttpConfig, SystemClock};
 use crate::sign::tc3;
 use crate::{Answer, Error, Outcome, ProviderKind, Result};
@@ -158,19 +158,9 @@ pub fn classify_error(code: &str, skew_secs: Option<i64>) -> Error {
     ]
     .iter()
     .any(|p| code == *p || code.starts_with(&format!("{p}.")));
-    if try_later {
-        Error::Unavailable {
-            provider: PROVIDER,
-            code,
-        }
-    } else {
-        // AuthFailure.*, UnauthorizedOperation.*, InvalidParameter*, InvalidAction, ...: our account, credentials
-        // or request, which an operator must fix.
-        Error::Refused {
-            provider: PROVIDER,
-            code,
-        }
-    }
+    // Refused: AuthFailure.*, UnauthorizedOperation.*, InvalidParameter*, InvalidAction, ...: our account,
+    // credentials or request, which an operator must fix.
+    Error::declined(PROVIDER, code, try_later)
 }
 
 /// The FaceID client. Cheap to clone. One HTTP call per check: no retries, no redirects.
@@ -239,31 +229,20 @@ impl TencentFaceId {
             .header("X-TC-Timestamp", timestamp.to_string())
             .header(reqwest::header::AUTHORIZATION, authorization)
             .body(body);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| http::from_reqwest(PROVIDER, e))?;
-        let status = response.status();
-        let skew = http::skew_from_date_header(response.headers(), sent_at);
-        if status.as_u16() != 200 {
+        let sent = self.http.send(PROVIDER, request, sent_at).await?;
+        if sent.status != 200 {
             return Err(Error::HttpStatus {
                 provider: PROVIDER,
-                status: status.as_u16(),
+                status: sent.status,
             });
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::from_reqwest(PROVIDER, e))?;
-        parse_response(&bytes, skew)
+        let skew = sent.skew_secs;
+        sent.read(|body| parse_response(body, skew)).await
     }
 }
 
 fn malformed(detail: &str) -> Error {
-    Error::Malformed {
-        provider: PROVIDER,
-        detail: detail.to_owned(),
-    }
+    Error::malformed(PROVIDER, detail)
 }
 
 /// Reads `{"Response": {"Result", "RequestId"}}` or `{"Response": {"Error": {"Code"}, "RequestId"}}`.
@@ -286,12 +265,11 @@ pub(crate) fn parse_response(bytes: &[u8], skew_secs: Option<i64>) -> Result<Ans
         return Err(classify_error(code, skew_secs));
     }
     // A string per api.json; a number is read too, as a lenient client would.
-    let result = match response.get("Result") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(malformed("Result is neither a string nor a number")),
-        None => return Err(malformed("no Result and no Error")),
-    };
+    let result = response
+        .get("Result")
+        .ok_or_else(|| malformed("no Result and no Error"))?;
+    let result =
+        code_text(result).ok_or_else(|| malformed("Result is neither a string nor a number"))?;
     TencentResult::parse(&result)
         .ok_or_else(|| malformed("an unknown Result code"))?
         .into_result(request_id)

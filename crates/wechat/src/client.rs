@@ -60,31 +60,8 @@ impl Client {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(false)
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wxrealname/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &cfg.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::Config(format!(
-                    "ca_file {}: no certificate found",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let http = upstream::client(cfg.timeout, cfg.connect_timeout, cfg.ca_file.as_deref())
+            .map_err(Error::Config)?;
         Ok(Self { http, base })
     }
 

@@ -1,21 +1,9 @@
 //! Time as a parameter: token expiry is judged against an injected [`Clock`], so tests move time by hand.
-use std::fmt::Debug;
+//! The trait is `upstream`'s, the same one the paid providers' clients read their request timestamps from.
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-pub trait Clock: Send + Sync + Debug {
-    fn now(&self) -> SystemTime;
-}
-
-/// The real wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use upstream::{Clock, SystemClock};
 
 /// A clock that only moves when told to.
 #[derive(Debug)]

@@ -10,6 +10,7 @@
 //! transport's error chain without its URL, and WeChat's `errmsg` (truncated, with known secrets scrubbed).
 use crate::ErrCode;
 use std::time::Duration;
+use upstream::Failure;
 
 /// The longest `errmsg` kept from WeChat, in characters.
 pub(crate) const ERRMSG_MAX_CHARS: usize = 200;
@@ -112,35 +113,16 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// Truncates to at most `max` characters, marking the cut.
-pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
+pub(crate) use upstream::truncate_chars;
 
 /// Turns a reqwest error into ours: the URL (which holds the token or the secret) is stripped first, and
-/// only the error chain's messages are kept.
+/// only the error chain's messages are kept, scrubbed of this request's `secrets`.
 pub(crate) fn from_reqwest(err: reqwest::Error, secrets: &[&str]) -> Error {
-    let err = err.without_url();
-    let timeout = err.is_timeout();
-    let connect = err.is_connect();
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    let message = truncate_chars(&scrub(&chain, secrets), ERRMSG_MAX_CHARS);
-    // A connect timeout is a connect error: nothing was written yet, so it counts as not sent.
-    if connect {
-        Error::NotSent(message)
-    } else if timeout {
-        Error::Timeout
-    } else {
-        Error::Transport(message)
+    let message = |chain: String| truncate_chars(&scrub(&chain, secrets), ERRMSG_MAX_CHARS);
+    match Failure::from(err) {
+        Failure::NotSent(chain) => Error::NotSent(message(chain)),
+        Failure::Timeout => Error::Timeout,
+        Failure::Transport(chain) => Error::Transport(message(chain)),
     }
 }
 

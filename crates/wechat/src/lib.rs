@@ -17,7 +17,8 @@
 //! - `realname.rs`: [`RealnameApi`], the check with token recovery and the circuit breaker.
 //! - `breaker.rs`: [`Breaker`], which stops calling WeChat while it is failing and probes for its return.
 //! - `errcode.rs`: [`ErrCode`]; `error.rs`: [`Error`]; `secret.rs`: [`AppSecret`], [`AccessToken`];
-//!   `clock.rs`: [`Clock`], [`SystemClock`], [`ManualClock`].
+//!   `clock.rs`: [`ManualClock`], and [`Clock`] and [`SystemClock`] from `upstream` (the same trait the paid
+//!   providers' clients take).
 
 mod breaker;
 mod check;
