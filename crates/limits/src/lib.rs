@@ -32,15 +32,38 @@ impl Window {
         }
     }
 
-    /// (window number, seconds until it ends). Every limiter counts by this, so instances agree on windows.
-    pub fn locate(self, now: SystemTime) -> (u64, u64) {
+    /// The window of this kind that holds `now`. Every limiter counts by this, so instances agree on windows.
+    pub fn locate(self, now: SystemTime) -> WindowAt {
         let t = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         match self {
-            Window::Second => (t.as_secs(), 1),
+            Window::Second => WindowAt {
+                number: t.as_secs(),
+                secs_left: 1,
+            },
             Window::Day => {
                 let local = t.as_secs() + CHINA_OFFSET_SECS;
-                (local / 86_400, 86_400 - local % 86_400)
+                WindowAt {
+                    number: local / 86_400,
+                    secs_left: 86_400 - local % 86_400,
+                }
             }
+        }
+    }
+}
+
+/// The window of a [`Window`] kind that holds an instant: which one (counted from the epoch), and how long until
+/// it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowAt {
+    pub number: u64,
+    pub secs_left: u64,
+}
+
+impl WindowAt {
+    /// The refusal of a call over the limit in this window: try again once it ends (never sooner than a second).
+    pub fn denied(self) -> Decision {
+        Decision::Denied {
+            retry_after_secs: self.secs_left.max(1),
         }
     }
 }
@@ -93,22 +116,22 @@ impl Limiter for MemoryLimiter {
         window: Window,
         now: SystemTime,
     ) -> Result<Decision, LimitError> {
-        let (n, left) = window.locate(now);
+        let slot = window.locate(now);
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if counts.len() > 100_000 {
             // Forget finished windows; cheap enough at this size and bounded memory under any load.
-            let (sec, _) = Window::Second.locate(now);
-            let (day, _) = Window::Day.locate(now);
+            let sec = Window::Second.locate(now).number;
+            let day = Window::Day.locate(now).number;
             counts.retain(|(_, w, k), _| match w {
                 Window::Second => *k >= sec,
                 Window::Day => *k >= day,
             });
         }
-        let c = counts.entry((bucket.to_owned(), window, n)).or_insert(0);
+        let c = counts
+            .entry((bucket.to_owned(), window, slot.number))
+            .or_insert(0);
         if *c >= limit {
-            return Ok(Decision::Denied {
-                retry_after_secs: left.max(1),
-            });
+            return Ok(slot.denied());
         }
         *c += 1;
         Ok(Decision::Allowed)
@@ -120,7 +143,7 @@ impl Limiter for MemoryLimiter {
         window: Window,
         counted_at: SystemTime,
     ) -> Result<(), LimitError> {
-        let (n, _) = window.locate(counted_at);
+        let n = window.locate(counted_at).number;
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = counts.get_mut(&(bucket.to_owned(), window, n)) {
             *c = c.saturating_sub(1);
@@ -129,7 +152,7 @@ impl Limiter for MemoryLimiter {
     }
 
     async fn used(&self, bucket: &str, window: Window, now: SystemTime) -> Result<u32, LimitError> {
-        let (n, _) = window.locate(now);
+        let n = window.locate(now).number;
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         Ok(counts
             .get(&(bucket.to_owned(), window, n))

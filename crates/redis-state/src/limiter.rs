@@ -63,9 +63,9 @@ impl Limiter for RedisLimiter {
         window: Window,
         now: SystemTime,
     ) -> Result<Decision, LimitError> {
-        let (number, left_secs) = window.locate(now);
-        let key = self.key(bucket, window, number);
-        let expiry_ms = left_secs * 1_000 + EXPIRY_SLACK_MS;
+        let slot = window.locate(now);
+        let key = self.key(bucket, window, slot.number);
+        let expiry_ms = slot.secs_left * 1_000 + EXPIRY_SLACK_MS;
         let allowed: i64 = self
             .conn
             .run("rate-limit hit", async |c| {
@@ -79,9 +79,7 @@ impl Limiter for RedisLimiter {
         Ok(if allowed == 1 {
             Decision::Allowed
         } else {
-            Decision::Denied {
-                retry_after_secs: left_secs.max(1),
-            }
+            slot.denied()
         })
     }
 
@@ -91,8 +89,7 @@ impl Limiter for RedisLimiter {
         window: Window,
         counted_at: SystemTime,
     ) -> Result<(), LimitError> {
-        let (number, _) = window.locate(counted_at);
-        let key = self.key(bucket, window, number);
+        let key = self.key(bucket, window, window.locate(counted_at).number);
         let _: i64 = self
             .conn
             .run("rate-limit give back", async |c| {
@@ -103,8 +100,7 @@ impl Limiter for RedisLimiter {
     }
 
     async fn used(&self, bucket: &str, window: Window, now: SystemTime) -> Result<u32, LimitError> {
-        let (number, _) = window.locate(now);
-        let key = self.key(bucket, window, number);
+        let key = self.key(bucket, window, window.locate(now).number);
         let count: Option<u32> = self
             .conn
             .run("rate-limit read", async |c| {
