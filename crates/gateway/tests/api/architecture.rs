@@ -1,7 +1,8 @@
 //! ARCHITECTURE.md's "A verification request, start to finish" is checked against the code: every step names the
 //! function that does it (between the `request-steps` markers), that function exists, and the pipeline
 //! (`routes/verify/mod.rs`, read from `create` with its local helpers inlined) calls the steps in the listed order.
-//! A step moved, renamed or reordered in the code without the document fails here.
+//! A step moved, renamed or reordered in the code without the document fails here. So does a crate added or
+//! removed without the map, or a path in "Where a change goes" that no longer exists.
 
 use std::path::{Path, PathBuf};
 
@@ -178,4 +179,53 @@ fn the_pipeline_calls_the_documented_steps_in_order() {
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} pipeline steps checked");
+}
+
+/// ARCHITECTURE.md from the line `from` to the line before the first that starts with `to`.
+fn architecture_part(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let start = text
+        .find(from)
+        .unwrap_or_else(|| panic!("ARCHITECTURE.md has no {from:?}"));
+    let rest = &text[start..];
+    let end = rest.find(&format!("\n{to}")).unwrap_or(rest.len());
+    rest[..end].to_owned()
+}
+
+#[test]
+fn the_crate_map_names_every_crate_and_no_other() {
+    let map = architecture_part("| crate | holds | depends on |", "Where a change goes");
+    let mapped: std::collections::BTreeSet<String> = map
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `crates/"))
+        .map(|l| l[..l.find('`').unwrap()].to_owned())
+        .collect();
+    let on_disk: std::collections::BTreeSet<String> = std::fs::read_dir(repo().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        mapped, on_disk,
+        "ARCHITECTURE.md's map and the crates/ directory differ"
+    );
+}
+
+#[test]
+fn every_crate_path_in_where_a_change_goes_exists() {
+    let list = architecture_part("Where a change goes:", "## ");
+    let paths: Vec<&str> = list
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.starts_with("crates/"))
+        .collect();
+    assert!(paths.len() >= 10, "the list looks truncated: {paths:?}");
+    for path in paths {
+        assert!(
+            repo().join(path).exists(),
+            "ARCHITECTURE.md sends a change to {path}, which does not exist"
+        );
+    }
 }
