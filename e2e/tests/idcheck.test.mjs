@@ -79,6 +79,15 @@ describe('ID check without WeChat', () => {
     await page.goto(demo.web + '/idcheck');
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await page.isVisible('[data-testid="idcheck-form"]'), true);
+    // The tabs from the keyboard: the arrow keys move between them.
+    await page.focus('[data-testid="tab-idcheck"]');
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForSelector('#view-form', { state: 'visible' });
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.tab), 'wechat');
+    assert.equal(new URL(page.url()).pathname, '/');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForSelector('[data-testid="idcheck-form"]', { state: 'visible' });
+    assert.equal(await page.getAttribute('[data-testid="tab-idcheck"]', 'tabindex'), '0');
     await page.close();
   });
 

@@ -227,38 +227,7 @@ fn idcheck_section(s: &mut String, gateway: &str) {
         "\nID checks without WeChat (Tencent Cloud FaceID first, then Aliyun Cloudauth; both simulated by the sandbox)\n\
          无需微信的身份核验（先问腾讯云人脸核身，失败时再问阿里云实人认证；均由沙箱模拟）：\n"
     );
-    let width = |f: fn(&sandbox::demo::ProviderCase) -> &str, head: &str| {
-        sandbox::demo::PROVIDER_CASES
-            .iter()
-            .map(|c| unicode_width::UnicodeWidthStr::width(f(c)))
-            .chain([head.len()])
-            .max()
-            .unwrap_or(0)
-            + 2
-    };
-    let (wn, wc, wo) = (
-        width(|c| c.submit_name, "name"),
-        width(|c| c.submit_cred_id, "cred_id"),
-        width(|c| c.outcome, "outcome"),
-    );
-    let pad = sandbox::demo::pad;
-    let _ = writeln!(
-        s,
-        "{}{}{}note",
-        pad("name", wn),
-        pad("cred_id", wc),
-        pad("outcome", wo)
-    );
-    for c in sandbox::demo::PROVIDER_CASES {
-        let _ = writeln!(
-            s,
-            "{}{}{}{}",
-            pad(c.submit_name, wn),
-            pad(c.submit_cred_id, wc),
-            pad(c.outcome, wo),
-            c.note
-        );
-    }
+    s.push_str(&sandbox::demo::provider_cases_table());
     let _ = writeln!(
         s,
         "\nEach check names the user's separate consent to processing their ID number (consent_ref); the same pair\n\

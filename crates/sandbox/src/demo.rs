@@ -212,31 +212,53 @@ pub fn pad(text: &str, width: usize) -> String {
 /// The demo users as a table (openid, the name and ID number to submit, the outcome, a note), its columns
 /// aligned by display width. Printed by the sandbox's and the demo's banners.
 pub fn users_table() -> String {
-    let header = ["openid", "name", "cred_id", "outcome"];
-    let rows: Vec<[&str; 4]> = USERS
-        .iter()
-        .map(|u| [u.openid, u.submit_name, u.submit_cred_id, u.outcome])
-        .collect();
-    let widths: Vec<usize> = (0..4)
+    table(
+        ["openid", "name", "cred_id", "outcome"],
+        USERS
+            .iter()
+            .map(|u| {
+                (
+                    [u.openid, u.submit_name, u.submit_cred_id, u.outcome],
+                    u.note,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The paid providers' demo cases as a table (the name and ID number to submit, the outcome, a note), aligned
+/// like [`users_table`]. Printed by the sandbox's and the demo's banners.
+pub fn provider_cases_table() -> String {
+    table(
+        ["name", "cred_id", "outcome"],
+        PROVIDER_CASES
+            .iter()
+            .map(|c| ([c.submit_name, c.submit_cred_id, c.outcome], c.note))
+            .collect(),
+    )
+}
+
+/// `header` then `rows`, each cell padded to its column's widest display width plus two, the note last.
+fn table<const N: usize>(header: [&str; N], rows: Vec<([&str; N], &str)>) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|i| {
             std::iter::once(header[i])
-                .chain(rows.iter().map(|r| r[i]))
+                .chain(rows.iter().map(|(r, _)| r[i]))
                 .map(unicode_width::UnicodeWidthStr::width)
                 .max()
                 .unwrap_or(0)
                 + 2
         })
         .collect();
-    let mut s = String::new();
-    let line = |cells: [&str; 4], note: &str| {
+    let line = |cells: &[&str; N], note: &str| {
         let mut l: String = cells.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
         l.push_str(note);
         l.push('\n');
         l
     };
-    s.push_str(&line(header, "note"));
-    for (u, r) in USERS.iter().zip(rows) {
-        s.push_str(&line(r, u.note));
+    let mut s = line(&header, "note");
+    for (cells, note) in &rows {
+        s.push_str(&line(cells, note));
     }
     s
 }
@@ -285,14 +307,7 @@ More:
          tencent  X-TC-Action: IdCardVerification  secret_id {TENCENT_SECRET_ID}  secret_key {TENCENT_SECRET_KEY}\n\
          aliyun   x-acs-action: Id2MetaVerify      access_key_id {ALIYUN_ACCESS_KEY_ID}  access_key_secret {ALIYUN_ACCESS_KEY_SECRET}\n"
     );
-    let _ = writeln!(s, "{:<10} {:<20} {:<10} note", "name", "cred_id", "outcome");
-    for c in PROVIDER_CASES {
-        let _ = writeln!(
-            s,
-            "{:<8} {:<20} {:<10} {}",
-            c.submit_name, c.submit_cred_id, c.outcome, c.note
-        );
-    }
+    s.push_str(&provider_cases_table());
     s
 }
 
@@ -301,27 +316,28 @@ mod banner_tests {
     use super::*;
     use unicode_width::UnicodeWidthStr;
 
+    /// The display column where each cell starts, each searched after the one before.
+    fn starts(line: &str, cells: &[&str]) -> Vec<usize> {
+        let mut from = 0;
+        cells
+            .iter()
+            .map(|c| {
+                let at = from
+                    + line[from..]
+                        .find(c)
+                        .unwrap_or_else(|| panic!("{c} in {line}"));
+                from = at + c.len();
+                line[..at].width()
+            })
+            .collect()
+    }
+
     /// Every column starts at the same display column on every line, Chinese names included.
     #[test]
     fn the_users_table_aligns_by_display_width() {
         let table = users_table();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), USERS.len() + 1);
-        // The display column where each cell starts, each searched after the one before.
-        let starts = |line: &str, cells: &[&str]| -> Vec<usize> {
-            let mut from = 0;
-            cells
-                .iter()
-                .map(|c| {
-                    let at = from
-                        + line[from..]
-                            .find(c)
-                            .unwrap_or_else(|| panic!("{c} in {line}"));
-                    from = at + c.len();
-                    line[..at].width()
-                })
-                .collect()
-        };
         let header = starts(lines[0], &["openid", "name", "cred_id", "outcome", "note"]);
         for (line, u) in lines[1..].iter().zip(USERS) {
             assert_eq!(
@@ -329,6 +345,22 @@ mod banner_tests {
                     line,
                     &[u.openid, u.submit_name, u.submit_cred_id, u.outcome, u.note]
                 ),
+                header,
+                "{line}"
+            );
+        }
+        assert!(banner("http://127.0.0.1:9100").contains(&table));
+    }
+
+    #[test]
+    fn the_provider_cases_table_aligns_by_display_width() {
+        let table = provider_cases_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), PROVIDER_CASES.len() + 1);
+        let header = starts(lines[0], &["name", "cred_id", "outcome", "note"]);
+        for (line, c) in lines[1..].iter().zip(PROVIDER_CASES) {
+            assert_eq!(
+                starts(line, &[c.submit_name, c.submit_cred_id, c.outcome, c.note]),
                 header,
                 "{line}"
             );

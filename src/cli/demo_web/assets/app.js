@@ -61,6 +61,8 @@
     tab = name;
     for (const b of document.querySelectorAll('.tabs [role="tab"]')) {
       b.setAttribute('aria-selected', String(b.dataset.tab === name));
+      // One tab stop for the list; the arrow keys move between the tabs.
+      b.tabIndex = b.dataset.tab === name ? 0 : -1;
     }
     for (const e of document.querySelectorAll('[data-explain]')) e.hidden = e.dataset.explain !== name;
     $('mp-title').textContent = name === 'idcheck' ? '身份核验' : '实名认证';
@@ -404,8 +406,16 @@
     }
     $('verify').addEventListener('click', startVerification);
     $('again').addEventListener('click', () => openTab(tab));
-    for (const b of document.querySelectorAll('.tabs [role="tab"]')) {
+    const tabs = [...document.querySelectorAll('.tabs [role="tab"]')];
+    for (const b of tabs) {
       b.addEventListener('click', () => openTab(b.dataset.tab));
+      b.addEventListener('keydown', (e) => {
+        if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+        e.preventDefault();
+        const next = tabs[(tabs.indexOf(b) + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+        openTab(next.dataset.tab);
+        next.focus();
+      });
     }
     $('idc-example').addEventListener('change', pickExample);
     $('idc-consent').addEventListener('change', updateButton);
