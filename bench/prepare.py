@@ -8,6 +8,12 @@ gateway itself sends upstream, and what nginx forwards untouched).
 
     prepare.py app    --sandbox URL --appid A --secret S --users N --out users.json
     prepare.py bodies --sandbox URL --users users.json --count N --format gateway|wechat --out FILE
+    prepare.py people --sandbox URL --users users.json --tencent ID:KEY      # the paid providers' record
+    prepare.py idchecks --users users.json --count N --out FILE              # POST /v1/idchecks bodies
+
+`people` registers the same users as the authoritative record of the sandbox's paid providers (Tencent FaceID,
+Aliyun Cloudauth) and the Tencent credentials the gateway signs with; `idchecks` needs no code, so its bodies
+cycle through the users.
 
 All names and ID numbers are generated and fictional.
 """
@@ -80,6 +86,27 @@ def cmd_bodies(a):
     print(f"{a.out}: {written} bodies", file=sys.stderr)
 
 
+def cmd_people(a):
+    with open(a.users) as f:
+        users = json.load(f)["users"]
+    secret_id, secret_key = a.tencent.split(":", 1)
+    post(f"{a.sandbox}/sandbox/providers/tencent", {"secret_id": secret_id, "secret_key": secret_key})
+    for u in users:
+        post(f"{a.sandbox}/sandbox/people", {"name": u["real_name"], "cred_id": u["cred_id"]})
+    print(f"{len(users)} people registered", file=sys.stderr)
+
+
+def cmd_idchecks(a):
+    with open(a.users) as f:
+        users = json.load(f)["users"]
+    with open(a.out, "w") as out:
+        for i in range(a.count):
+            u = users[i % len(users)]
+            body = {"real_name": u["real_name"], "cred_id": u["cred_id"], "purpose": "bench", "consent_ref": f"bench-{i}"}
+            out.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n")
+    print(f"{a.out}: {a.count} bodies", file=sys.stderr)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -96,8 +123,16 @@ def main():
     bodies.add_argument("--count", type=int, required=True)
     bodies.add_argument("--format", choices=["gateway", "wechat"], required=True)
     bodies.add_argument("--out", required=True)
+    people = sub.add_parser("people")
+    people.add_argument("--sandbox", required=True)
+    people.add_argument("--users", required=True)
+    people.add_argument("--tencent", required=True, help="SECRET_ID:SECRET_KEY")
+    idchecks = sub.add_parser("idchecks")
+    idchecks.add_argument("--users", required=True)
+    idchecks.add_argument("--count", type=int, required=True)
+    idchecks.add_argument("--out", required=True)
     a = p.parse_args()
-    {"app": cmd_app, "bodies": cmd_bodies}[a.cmd](a)
+    {"app": cmd_app, "bodies": cmd_bodies, "people": cmd_people, "idchecks": cmd_idchecks}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 DUR=${BENCH_DURATION:-10}
-SECTIONS=" ${BENCH_SECTIONS:-1 2 3 4 5 criterion} "
+SECTIONS=" ${BENCH_SECTIONS:-1 2 3 4 5 6 criterion} "
 PG_URL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 REDIS_URL=${BENCH_REDIS:-redis://127.0.0.1:6379}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -32,6 +32,9 @@ CLK=$(getconf CLK_TCK)
 IN_FLIGHT=10000
 SECRET=bench-secret-not-a-real-one
 export WXRN_SECRET_BENCH=$SECRET
+# The paid provider (section 6): fictional credentials, registered in the sandbox, read by the gateway from here.
+export WXRN_BENCH_TC_ID=AKIDbench0000000000000000000000000
+export WXRN_BENCH_TC_KEY=bench-tencent-secret-key-not-real
 export WXRN_BENCH_ADMIN=bench-admin-$RANDOM$RANDOM
 # The gateway refuses to start without a master key outside its data directory: one per run, from the environment.
 WXRN_BENCH_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
@@ -45,7 +48,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 need_tools() {
   local missing=()
   command -v nginx >/dev/null || missing+=(nginx-light)
-  if section 1; then
+  if section 1 || section 2; then
     compgen -G '/usr/sbin/php-fpm*' >/dev/null || missing+=(php-fpm)
     php -m 2>/dev/null | grep -qx curl || missing+=(php-curl)
   fi
@@ -157,6 +160,22 @@ gw_config() { # file port data_dir upstream appid token_kind [database_url] [red
 }
 
 api_key() { "$WX" keys create --config "$1" --app "$2" --name bench --json | jq -r .key; }
+idcheck_key() { "$WX" keys create --config "$1" --scope idcheck --name bench-idcheck --json | jq -r .key; }
+
+idcheck_config() { # file port data_dir sandbox cache_days: a gateway with Tencent FaceID (at the sandbox) behind /v1/idchecks
+  gw_config "$1" "$2" "$3" "$4" "$APP" stable
+  {
+    echo "[idcheck]"
+    echo 'providers = ["tencent"]'
+    echo "cache_days = $5"
+    echo '[[providers]]'
+    echo 'name = "tencent"'
+    echo 'kind = "tencent_faceid"'
+    echo "base_url = \"$4\""
+    echo 'secret_id_env = "WXRN_BENCH_TC_ID"'
+    echo 'secret_key_env = "WXRN_BENCH_TC_KEY"'
+  } >>"$1"
+}
 
 start_gateway() { # name config port [ready] -> GW_PID. Without "ready" only /healthz is awaited: tokens stay cold.
   start_bg "$1" "$WX" serve --config "$2"
@@ -172,6 +191,33 @@ pg_schema() { # name [pool_size] -> SCHEMA_URL, a fresh schema of its own
   SCHEMA_URL="$PG_URL?pool_size=${2:-10}&options=-c%20search_path%3D$schema"
 }
 PG_SCHEMAS=()
+PG_HOSTPORT=$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#' <<<"$PG_URL")
+
+pg_rtt() { # port -> median milliseconds of 50 `SELECT 1` round trips to PostgreSQL at 127.0.0.1:port (psql's \timing)
+  { echo '\timing on'; for _ in $(seq 50); do echo 'SELECT 1;'; done; } |
+    psql "${PG_URL/$PG_HOSTPORT/127.0.0.1:$1}" -qAt 2>/dev/null |
+    sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+pg_redis_watch() { # -> PGR_WATCH: --watch args for every PostgreSQL server process and Redis (their CPU counts)
+  local pm p
+  PGR_WATCH=()
+  pm=$(pgrep -o -x postgres || true)
+  if [[ -n $pm ]]; then
+    PGR_WATCH+=(--watch "postgres=$pm")
+    for p in $(pgrep -P "$pm"); do PGR_WATCH+=(--watch "postgres=$p"); done
+  fi
+  p=$(pgrep -o -x redis-server || true)
+  [[ -n $p ]] && PGR_WATCH+=(--watch "redis=$p")
+  return 0
+}
+
+warm_up() { # url key connections: a second of verifications, so that pools and connections exist before the clock
+  bodies "$SB0" "$APP" gateway 2000
+  "$LOAD" run --label warm --clk-tck "$CLK" --url "$1" --header "Authorization: Bearer $2" --bodies "$BODIES" \
+    --connections "$3" --duration 1 --expect "$GOOD_GATEWAY" >/dev/null
+}
+
 drop_schemas() {
   local s
   for s in "${PG_SCHEMAS[@]}"; do psql "$PG_URL" -qAt -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; done
@@ -279,7 +325,7 @@ note machine "$(jq -n --arg nproc "$(nproc)" --arg model "$(lscpu | sed -n 's/^M
 # =============================================================================================================
 # 1 + 4: the same verification stream through the gateway (SQLite, durable audit) and through nginx, and the
 # sandbox alone; 0 ms upstream. Then the gateway on PostgreSQL.
-if section 1 || section 4 || section 5; then
+if section 1 || section 4 || section 5 || section 6; then
   log "sandbox, 0 ms upstream"
   start_sandbox sandbox-0ms 18100 0 7200
   SB0=$SB_URL
@@ -331,6 +377,28 @@ if section 1 || section 4; then
   fi
 fi
 
+if section 1 && [[ -z ${BENCH_NO_AB:-} ]]; then
+  # A/B, interleaved: the same SQLite gateway with the API-key cache (A, the default 1 s) and without it (B,
+  # api_key_cache_ms = 0: the key row read from the store on every request), three rounds of each.
+  log "1ab. API-key cache on/off, interleaved, closed loop, 64 connections, 5 s each"
+  gw_config "$WORK/gw-nocache.toml" 18081 "$WORK/gw-nocache" "$SB0" "$APP" stable
+  sed -i 's/^\[limits\]$/[limits]\napi_key_cache_ms = 0/' "$WORK/gw-nocache.toml"
+  nkey=$(api_key "$WORK/gw-nocache.toml" "$APP")
+  start_gateway gw-nocache "$WORK/gw-nocache.toml" 18081 ready
+  GWB_PID=$GW_PID
+  for round in 1 2 3; do
+    bodies "$SB0" "$APP" gateway 40000
+    measure "1ab-keycache-on-$round" --url http://127.0.0.1:18080/v1/verifications \
+      --header "Authorization: Bearer $KEY" --bodies "$BODIES" --connections 64 --duration 5 \
+      --expect "$GOOD_GATEWAY" --watch "gateway=$GW1_PID"
+    bodies "$SB0" "$APP" gateway 40000
+    measure "1ab-keycache-off-$round" --url http://127.0.0.1:18081/v1/verifications \
+      --header "Authorization: Bearer $nkey" --bodies "$BODIES" --connections 64 --duration 5 \
+      --expect "$GOOD_GATEWAY" --watch "gateway=$GWB_PID"
+  done
+  stop "$GWB_PID"
+fi
+
 if section 1; then
   RATE=$(jq -r '[.rps * 0.5, 5000] | min | (. / 100 | floor) * 100 | if . < 200 then 200 else . end' "$OUT/1a-gateway.json")
   log "1b. latency and CPU at a fixed $RATE req/s (open loop), $DUR s each"
@@ -350,17 +418,122 @@ if section 1; then
     --watch "gateway=$GW1_PID" --watch "sandbox=$SB0_PID"
 fi
 
+if section 6; then
+  # The same gateway and sandbox, the paid provider's path: Tencent FaceID simulated by the sandbox (TC3 signature
+  # checked on every call), the 1,000 users as its record. Provider path: cache off, every check a signed call.
+  # Cached: every pair answered once, then repeated from the audit trail.
+  log "6. idchecks (Tencent FaceID at the sandbox), closed loop, 64 connections, $DUR s each"
+  python3 "$BENCH/prepare.py" people --sandbox "$SB0" --users "$WORK/users-$APP.json" \
+    --tencent "$WXRN_BENCH_TC_ID:$WXRN_BENCH_TC_KEY"
+  for cache in 0 30; do
+    idcheck_config "$WORK/gw-idc-$cache.toml" 18086 "$WORK/gw-idc-$cache" "$SB0" "$cache"
+    ikey=$(idcheck_key "$WORK/gw-idc-$cache.toml")
+    start_gateway "gw-idc-$cache" "$WORK/gw-idc-$cache.toml" 18086 ready
+    BODIES=$WORK/bodies/idchecks-$cache.jsonl
+    python3 "$BENCH/prepare.py" idchecks --users "$WORK/users-$APP.json" --count $((DUR * 8000)) --out "$BODIES" 2>/dev/null
+    name=6-idcheck-provider
+    if ((cache > 0)); then
+      # Warm: every pair answered by the provider once.
+      "$LOAD" run --label warm --clk-tck "$CLK" --url http://127.0.0.1:18086/v1/idchecks \
+        --header "Authorization: Bearer $ikey" --bodies "$BODIES" --connections 16 --duration 30 --requests 1000 \
+        --expect "$GOOD_GATEWAY" >/dev/null
+      name=6-idcheck-cached
+    fi
+    measure "$name" --url http://127.0.0.1:18086/v1/idchecks --header "Authorization: Bearer $ikey" \
+      --bodies "$BODIES" --connections 64 --duration "$DUR" --expect "$GOOD_GATEWAY" \
+      --watch "gateway=$GW_PID" --watch "sandbox=$SB0_PID"
+    stop "$GW_PID"
+  done
+fi
+
 if section 4; then
-  log "4. durable audit: the gateway on PostgreSQL, closed loop, 64 connections"
+  log "4. durable audit: the gateway on PostgreSQL + Redis, closed loop, 64 connections"
   pg_schema audit
-  gw_config "$WORK/gw-pg.toml" 18084 "$WORK/gw-pg" "$SB0" "$APP" stable "$SCHEMA_URL"
+  gw_config "$WORK/gw-pg.toml" 18084 "$WORK/gw-pg" "$SB0" "$APP" stable "$SCHEMA_URL" "wxrn-bench-$STAMP-pg:"
   key=$(api_key "$WORK/gw-pg.toml" "$APP")
   start_gateway gw-pg "$WORK/gw-pg.toml" 18084 ready
+  warm_up http://127.0.0.1:18084/v1/verifications "$key" 64
+  pg_redis_watch
   bodies "$SB0" "$APP" gateway $((DUR * 8000))
   measure 4-gateway-postgres --url http://127.0.0.1:18084/v1/verifications --header "Authorization: Bearer $key" \
     --bodies "$BODIES" --connections 64 --duration "$DUR" --expect "$GOOD_GATEWAY" \
-    --watch "gateway=$GW_PID" --watch "sandbox=$SB0_PID"
+    --watch "gateway=$GW_PID" --watch "sandbox=$SB0_PID" "${PGR_WATCH[@]}"
   stop "$GW_PID"
+
+  if [[ -z ${BENCH_NO_AB:-} ]]; then
+    # A/B, interleaved, on PostgreSQL + Redis, where the API-key read is a round trip: cache on (A) and off (B).
+    log "4ab. API-key cache on/off on PostgreSQL + Redis, interleaved, 64 connections, 5 s each"
+    ab_ports=(18087 18088)
+    ab_pids=()
+    ab_keys=()
+    for v in 0 1; do
+      pg_schema "ab_$v"
+      gw_config "$WORK/gw-ab-$v.toml" "${ab_ports[v]}" "$WORK/gw-ab-$v" "$SB0" "$APP" stable "$SCHEMA_URL" \
+        "wxrn-bench-$STAMP-ab-$v:"
+      ((v == 1)) && sed -i 's/^\[limits\]$/[limits]\napi_key_cache_ms = 0/' "$WORK/gw-ab-$v.toml"
+      ab_keys+=("$(api_key "$WORK/gw-ab-$v.toml" "$APP")")
+      start_gateway "gw-ab-$v" "$WORK/gw-ab-$v.toml" "${ab_ports[v]}" ready
+      ab_pids+=("$GW_PID")
+    done
+    for round in 1 2 3; do
+      for v in 0 1; do
+        label=on
+        ((v == 1)) && label=off
+        bodies "$SB0" "$APP" gateway 20000
+        measure "4ab-keycache-$label-$round" --url "http://127.0.0.1:${ab_ports[v]}/v1/verifications" \
+          --header "Authorization: Bearer ${ab_keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \
+          --expect "$GOOD_GATEWAY" --watch "gateway=${ab_pids[v]}"
+      done
+    done
+    stop "${ab_pids[@]}"
+  fi
+
+  # 4d. PostgreSQL on "another host": every packet to and from it delayed by a proxy (Redis stays local).
+  for rtt in 0.7 5; do
+    port=15434
+    [[ $rtt == 5 ]] && port=15435
+    # The proxy's sleeps overshoot by a few tens of µs: measure once, then take the difference off.
+    one_way=$(awk -v r="$rtt" 'BEGIN { print r / 2 }')
+    for attempt in 1 2; do
+      start_bg "delay-$rtt" "$LOAD" delay-proxy --listen "127.0.0.1:$port" --upstream "$PG_HOSTPORT" \
+        --one-way-ms "$one_way"
+      DELAY_PID=$LAST_PID
+      sleep 0.2
+      measured=$(pg_rtt "$port")
+      ((attempt == 2)) && break
+      stop "$DELAY_PID"
+      one_way=$(awk -v o="$one_way" -v m="$measured" -v r="$rtt" 'BEGIN { n = o - (m - r) / 2; print (n < 0.02 ? 0.02 : n) }')
+    done
+    direct=$(pg_rtt "${PG_HOSTPORT##*:}")
+    log "4d. PostgreSQL $rtt ms away: SELECT 1 round trip through the proxy $measured ms (direct $direct ms)"
+    note "4d-rtt-$rtt" "$(jq -n --argjson t "$rtt" --argjson m "$measured" --argjson d "$direct" \
+      '{target_rtt_ms: $t, measured_rtt_ms: $m, direct_rtt_ms: $d}')"
+    shapes=("1 64")
+    [[ $rtt == 5 ]] && shapes=("1 4" "1 64" "3 4")
+    for shape in "${shapes[@]}"; do
+      read -r inst conns <<<"$shape"
+      pg_schema "remote_${rtt/./_}_${inst}x$conns"
+      url=${SCHEMA_URL/$PG_HOSTPORT/127.0.0.1:$port}
+      pids=() urls=() watch=()
+      for ((i = 0; i < inst; i++)); do
+        gw_config "$WORK/gw-remote-$i.toml" $((18120 + i)) "$WORK/gw-remote-$rtt-${inst}x$conns-$i" "$SB0" "$APP" stable \
+          "$url" "wxrn-bench-$STAMP-remote-${rtt}-$inst-$conns:"
+      done
+      rkey=$(api_key "$WORK/gw-remote-0.toml" "$APP")
+      for ((i = 0; i < inst; i++)); do
+        start_gateway "gw-remote-$i" "$WORK/gw-remote-$i.toml" $((18120 + i)) ready
+        pids+=("$GW_PID")
+        urls+=(--url "http://127.0.0.1:$((18120 + i))/v1/verifications")
+        watch+=(--watch "gateway=$GW_PID")
+      done
+      bodies "$SB0" "$APP" gateway $((DUR * 4000))
+      measure "4d-rtt$rtt-${inst}x$conns" "${urls[@]}" --header "Authorization: Bearer $rkey" --bodies "$BODIES" \
+        --connections "$conns" --duration "$DUR" --expect "$GOOD_GATEWAY" "${watch[@]}"
+      stop "${pids[@]}"
+    done
+    stop "$DELAY_PID"
+  done
+
   # Group commit, seen from the outside: fsyncs per verification on SQLite (strace counts them; its overhead
   # slows the run, so only the ratio is kept).
   if command -v strace >/dev/null; then
@@ -395,7 +568,8 @@ if section 5; then
   jq -r '"  fresh SQLite \(.sqlite_fresh.median_ms) ms, existing \(.sqlite_existing.median_ms) ms, PostgreSQL \(.postgres_existing.median_ms) ms (medians)"' "$OUT/5-startup.json" >&2
 fi
 
-if section 1 || section 4 || section 5; then
+if section 1; then stop "${PHP_PIDS[@]}"; fi
+if section 1 || section 4 || section 5 || section 6; then
   stop "$GW1_PID" "$NGINX_PID" "$SB0_PID"
 fi
 
@@ -418,6 +592,7 @@ if section 2; then
   start_gateway gw-50ms "$WORK/gw-50.toml" 18085 ready
   GW2_PID=$GW_PID
   start_nginx nginx-50ms 18091 18101
+  start_php php-50ms 18093 "$SB50" "$APP2"
 
   log "2a. $IN_FLIGHT verifications released at once (one per connection)"
   bodies "$SB50" "$APP2" wechat $IN_FLIGHT
@@ -427,16 +602,20 @@ if section 2; then
   measure 2a-nginx --url "http://127.0.0.1:18091$WECHAT_PATH2" --bodies "$BODIES" --connections $IN_FLIGHT \
     --burst --expect "$GOOD_WECHAT" "${NGINX_WATCH[@]}" --watch "sandbox=$SB50_PID" --connect-parallel 500 --settle 1
   bodies "$SB50" "$APP2" gateway $IN_FLIGHT
+  measure 2a-php --url http://127.0.0.1:18093/ --bodies "$BODIES" --connections $IN_FLIGHT --burst \
+    --expect "$GOOD_WECHAT" "${PHP_WATCH[@]}" --watch "sandbox=$SB50_PID" --connect-parallel 500 --settle 1
+  bodies "$SB50" "$APP2" gateway $IN_FLIGHT
   measure 2a-gateway --url http://127.0.0.1:18085/v1/verifications --header "Authorization: Bearer $KEY2" \
     --bodies "$BODIES" --connections $IN_FLIGHT --burst --expect "$GOOD_GATEWAY" \
     --watch "gateway=$GW2_PID" --watch "sandbox=$SB50_PID" --connect-parallel 500 --settle 1
 
   # Fresh processes for 2b, so that memory a process keeps after the burst does not count as 2b's.
   HWM_2A=$(awk '/VmHWM/ {print $2}' "/proc/$GW2_PID/status")
-  stop "$GW2_PID" "$NGINX_PID"
+  stop "$GW2_PID" "$NGINX_PID" "${PHP_PIDS[@]}"
   start_gateway gw-50ms "$WORK/gw-50.toml" 18085 ready
   GW2_PID=$GW_PID
   start_nginx nginx-50ms 18091 18101
+  start_php php-50ms 18093 "$SB50" "$APP2"
 
   # A rate every path carries with room to spare, the same for all three, so the latency is the work's, not a queue's.
   RATE2=1000
@@ -450,12 +629,16 @@ if section 2; then
     --rate "$RATE2" --duration "$DUR" --expect "$GOOD_WECHAT" "${NGINX_WATCH[@]}" --watch "sandbox=$SB50_PID" \
     --connect-parallel 500 --settle 1
   bodies "$SB50" "$APP2" gateway $n
+  measure 2b-php --url http://127.0.0.1:18093/ --bodies "$BODIES" --connections $IN_FLIGHT --rate "$RATE2" \
+    --duration "$DUR" --expect "$GOOD_WECHAT" "${PHP_WATCH[@]}" --watch "sandbox=$SB50_PID" \
+    --connect-parallel 500 --settle 1
+  bodies "$SB50" "$APP2" gateway $n
   measure 2b-gateway --url http://127.0.0.1:18085/v1/verifications --header "Authorization: Bearer $KEY2" \
     --bodies "$BODIES" --connections $IN_FLIGHT --rate "$RATE2" --duration "$DUR" --expect "$GOOD_GATEWAY" \
     --watch "gateway=$GW2_PID" --watch "sandbox=$SB50_PID" --connect-parallel 500 --settle 1
   note 2-gateway-peak-rss "$(jq -n --argjson a "$HWM_2A" --argjson b "$(awk '/VmHWM/ {print $2}' "/proc/$GW2_PID/status")" \
     '{burst_kb: $a, sustained_kb: $b, vm_hwm_kb: ([$a, $b] | max)}')"
-  stop "$GW2_PID" "$NGINX_PID"
+  stop "$GW2_PID" "$NGINX_PID" "${PHP_PIDS[@]}"
 fi
 
 # =============================================================================================================

@@ -12,6 +12,7 @@
 //! wxrn-load run --label gateway --url http://127.0.0.1:8080/v1/verifications --header 'Authorization: Bearer ..'
 //!     --bodies gateway.jsonl --connections 64 --duration 10 --expect '"outcome":"match"' --watch gateway=PID
 //! wxrn-load startup --url http://127.0.0.1:8080/readyz --runs 10 -- wxrealname serve --config bench.toml
+//! wxrn-load delay-proxy --listen 127.0.0.1:15432 --upstream 127.0.0.1:5432 --one-way-ms 2.5
 //! ```
 //!
 //! Each prints one JSON object on stdout.
@@ -21,8 +22,10 @@
 //! - `drive.rs`: connections and the request loop (closed loop, open loop, burst).
 //! - `procfs.rs`: CPU seconds and peak RSS of watched processes.
 //! - `startup.rs`: start a command and time it until a URL answers 200.
+//! - `delay.rs`: a TCP proxy that delays every chunk each way (PostgreSQL "on another host").
 //! - `summary.rs`: percentiles and the JSON summary.
 
+mod delay;
 mod drive;
 mod procfs;
 mod startup;
@@ -38,6 +41,8 @@ enum Cmd {
     Run(RunArgs),
     /// Time a command from spawn to the first 200 from a URL.
     Startup(StartupArgs),
+    /// A TCP proxy that delays every chunk, to put a server on "another host".
+    DelayProxy(delay::DelayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +126,7 @@ fn main() -> std::process::ExitCode {
     let cmd = Cmd::parse();
     let threads = match &cmd {
         Cmd::Run(a) => a.threads,
-        Cmd::Startup(_) => 1,
+        Cmd::Startup(_) | Cmd::DelayProxy(_) => 1,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -140,12 +145,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let result = rt.block_on(async {
-        match cmd {
-            Cmd::Run(a) => drive::run(a).await,
-            Cmd::Startup(a) => startup::run(a).await,
-        }
-    });
+    let result = match cmd {
+        // Threads of its own, no runtime: see delay.rs.
+        Cmd::DelayProxy(a) => delay::run(a),
+        cmd => rt.block_on(async {
+            match cmd {
+                Cmd::Run(a) => drive::run(a).await,
+                Cmd::Startup(a) => startup::run(a).await,
+                Cmd::DelayProxy(_) => unreachable!(),
+            }
+        }),
+    };
     match result {
         Ok(summary) => {
             println!("{summary}");
