@@ -4,15 +4,18 @@
 //! here, with PostgreSQL's numbered placeholders (`$1`). [`pg`] holds the statements as written; [`sqlite`] the
 //! same text with SQLite's numbered placeholders (`?1`: the `$` of each placeholder turned into `?` when the
 //! crate compiles, so a binding's number means the same column in both). What only one database can say stays in
-//! its backend: PostgreSQL's row locks (`FOR UPDATE`), its insert-first idempotency start, the head update of
-//! its writer.
+//! its backend: PostgreSQL's row locks (`FOR UPDATE`), its insert-first idempotency start, and its writer's
+//! batch statements (a whole batch's rows per statement, over arrays, gated on the head's compare-and-swap). The
+//! per-row writes SQLite's writer runs instead are here too, in their own list, next to the shared ones.
 //!
 //! The binding of values to placeholders stays in each backend (rusqlite and sqlx bind differently); the
 //! contract suite (`tests/contract/`) runs every statement against both databases.
 
-/// Define each statement once, in a module per dialect. Every statement is used by both backends.
+/// Define each statement once, in a module per dialect. Every statement of the first list is used by both
+/// backends; those of the second (`sqlite_only`) only by SQLite.
 macro_rules! statements {
-    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+    (shared { $($(#[$doc:meta])* $name:ident = $text:literal;)* }
+     sqlite_only { $($(#[$sdoc:meta])* $sname:ident = $stext:literal;)* }) => {
         /// The statements as written, for PostgreSQL.
         #[cfg(feature = "postgres")]
         pub(crate) mod pg {
@@ -22,15 +25,22 @@ macro_rules! statements {
         /// The statements with `?1`-style placeholders, for SQLite.
         #[cfg(feature = "sqlite")]
         pub(crate) mod sqlite {
-            $($(#[$doc])* pub(crate) const $name: &str = {
-                const BYTES: [u8; $text.len()] = super::question_mark_placeholders($text);
-                match core::str::from_utf8(&BYTES) {
-                    Ok(text) => text,
-                    Err(_) => panic!("a statement turned into invalid UTF-8"),
-                }
-            };)*
+            $($(#[$doc])* pub(crate) const $name: &str = sqlite_text!($text);)*
+            $($(#[$sdoc])* pub(crate) const $sname: &str = sqlite_text!($stext);)*
         }
     };
+}
+
+/// A statement's text with `?1`-style placeholders, made when the crate compiles.
+#[cfg(feature = "sqlite")]
+macro_rules! sqlite_text {
+    ($text:literal) => {{
+        const BYTES: [u8; $text.len()] = super::question_mark_placeholders($text);
+        match core::str::from_utf8(&BYTES) {
+            Ok(text) => text,
+            Err(_) => panic!("a statement turned into invalid UTF-8"),
+        }
+    }};
 }
 
 /// `$1` -> `?1`, byte for byte (same length, so the result fits an array of the input's length). A `$` that does
@@ -56,6 +66,7 @@ const fn question_mark_placeholders<const N: usize>(pg: &str) -> [u8; N] {
 }
 
 statements! {
+    shared {
     // API keys.
     INSERT_API_KEY = "INSERT INTO api_keys (id, name, key_hash, apps, scopes, created_at, revoked_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -65,27 +76,14 @@ statements! {
 
     // The replay guard.
     CODE_SEEN = "SELECT 1 FROM used_codes WHERE code_hash = $1";
-    RESERVE_CODE = "INSERT INTO used_codes (code_hash, appid, used_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
     RELEASE_CODE = "DELETE FROM used_codes WHERE code_hash = $1";
 
     // Idempotency records (how a request starts differs: see each backend's writer).
     /// A stale in-progress record taken over: its clock starts again.
     RESTART_IDEMPOTENT = "UPDATE idempotency SET created_at = $1 WHERE key_id = $2 AND idem_key = $3";
     ABORT_IDEMPOTENT = "DELETE FROM idempotency WHERE key_id = $1 AND idem_key = $2 AND status IS NULL";
-    STORE_IDEMPOTENT_ANSWER = "UPDATE idempotency SET status = $1, body = $2 WHERE key_id = $3 AND idem_key = $4";
 
-    // An append: the audit row, then (on a match) the identity binding.
-    INSERT_AUDIT = "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred,
-        blind_pair, key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor,
-        latency_ms, prev_hash, hash, kind, provider, billed, consent_ref)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-        $22, $23, $24, $25)";
-    UPSERT_IDENTITY = "INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name,
-        masked_cred_id, blind_cred, blind_pair, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
-        verified_at = excluded.verified_at, masked_name = excluded.masked_name,
-        masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
-        blind_pair = excluded.blind_pair, key_version = excluded.key_version";
+    // Erasure.
     DELETE_IDENTITY = "DELETE FROM identities WHERE appid = $1 AND openid = $2";
 
     // Reads.
@@ -120,6 +118,25 @@ statements! {
         ON CONFLICT (id) DO UPDATE SET upto = excluded.upto";
     PURGE_ROWS = "DELETE FROM audit WHERE seq <= $1";
     DROP_PURGE_PERMIT = "DELETE FROM audit_purge_permit";
+    }
+
+    sqlite_only {
+    // The per-row writes of SQLite's writer thread; PostgreSQL's writer sends each kind for a whole batch in
+    // one statement over arrays (`postgres/writer.rs`), with the same columns.
+    RESERVE_CODE = "INSERT INTO used_codes (code_hash, appid, used_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+    STORE_IDEMPOTENT_ANSWER = "UPDATE idempotency SET status = $1, body = $2 WHERE key_id = $3 AND idem_key = $4";
+    INSERT_AUDIT = "INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred,
+        blind_pair, key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor,
+        latency_ms, prev_hash, hash, kind, provider, billed, consent_ref)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+        $22, $23, $24, $25)";
+    UPSERT_IDENTITY = "INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name,
+        masked_cred_id, blind_cred, blind_pair, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
+        verified_at = excluded.verified_at, masked_name = excluded.masked_name,
+        masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
+        blind_pair = excluded.blind_pair, key_version = excluded.key_version";
+    }
 }
 
 #[cfg(all(test, feature = "sqlite", feature = "postgres"))]
@@ -131,8 +148,8 @@ mod tests {
             "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL"
         );
         assert_eq!(
-            super::sqlite::INSERT_AUDIT,
-            super::pg::INSERT_AUDIT.replace('$', "?")
+            super::sqlite::IDENTITY,
+            super::pg::IDENTITY.replace('$', "?")
         );
         assert!(super::sqlite::INSERT_AUDIT.contains("?25)"));
     }

@@ -51,11 +51,6 @@ pub(crate) enum Done {
 }
 
 impl Write {
-    #[cfg(feature = "postgres")]
-    pub(crate) fn is_append(&self) -> bool {
-        matches!(self, Write::Append { .. })
-    }
-
     pub(crate) fn answer(self, result: Result<Done>) {
         // A caller that gave up has dropped its receiver; nothing to do then.
         match self {
@@ -82,14 +77,38 @@ impl Write {
 }
 
 /// The queue to a backend's writer: one method per write, each answered after the batch holding it commits.
+/// Appends (the chain) and the other writes may go to writers of their own ([`Queue::two`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Queue(pub(crate) mpsc::Sender<Write>);
+pub(crate) struct Queue {
+    chain: mpsc::Sender<Write>,
+    rows: mpsc::Sender<Write>,
+}
 
 impl Queue {
+    /// One writer for every write (SQLite's writer thread).
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn one(tx: mpsc::Sender<Write>) -> Self {
+        Self {
+            chain: tx.clone(),
+            rows: tx,
+        }
+    }
+
+    /// Appends to `chain`, every other write to `rows` (PostgreSQL's two writer lanes).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn two(chain: mpsc::Sender<Write>, rows: mpsc::Sender<Write>) -> Self {
+        Self { chain, rows }
+    }
+
     /// Queue a write and wait for its answer, which comes after the commit.
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.0.send(make(tx)).await.map_err(|_| Error::WriterGone)?;
+        let w = make(tx);
+        let lane = match w {
+            Write::Append { .. } => &self.chain,
+            _ => &self.rows,
+        };
+        lane.send(w).await.map_err(|_| Error::WriterGone)?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 

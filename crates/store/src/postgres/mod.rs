@@ -1,9 +1,12 @@
 //! PostgreSQL: one database shared by several gateway processes.
 //!
-//! Each process batches its verification-path writes through one writer task, like SQLite does (group commit),
-//! but nothing that must hold across processes lives in process memory: the audit chain serialises on the
-//! `chain_head` row (`SELECT ... FOR UPDATE` in the appending transaction), code reservations and idempotency
-//! records rely on primary keys (`INSERT ... ON CONFLICT DO NOTHING`).
+//! Each process batches its verification-path writes through a writer (group commit, as SQLite does) with two
+//! lanes: appends, each batch in one statement gated on a compare-and-swap of the `chain_head` row (and, when
+//! another process extended the chain first, again under `SELECT ... FOR UPDATE`), and every other write, a
+//! batch's code reservations in one statement (see `writer`). Nothing that must hold across processes lives in
+//! process memory: the chain serialises on the `chain_head` row (the head a lane remembers is only where it
+//! expects the next swap to start), code reservations and idempotency records rely on primary keys
+//! (`INSERT ... ON CONFLICT DO NOTHING`).
 //!
 //! A short pool `acquire_timeout` makes calls fail with an [`Error`] within seconds while the database is down;
 //! the pool tests connections before handing them out and reconnects on its own when the database is back.
@@ -33,7 +36,7 @@ const IDLE_IN_TX_TIMEOUT: &str = "10s";
 
 #[derive(Debug)]
 pub struct PgStore {
-    /// Reads, API keys and purges; the writer task takes its connections from the same pool.
+    /// Reads, API keys and purges; the writer's lanes keep a connection each from a pool of two of their own.
     pool: PgPool,
     writer: writes::Queue,
     keys: AuditKeys,
@@ -42,7 +45,8 @@ pub struct PgStore {
 impl PgStore {
     /// Connect, run the migrations and start the writer task.
     ///
-    /// `url` is a libpq-style URL as sqlx understands it, plus one parameter of ours, `pool_size` (default 10).
+    /// `url` is a libpq-style URL as sqlx understands it, plus one parameter of ours, `pool_size` (default 10: the
+    /// connections for reads; the writer keeps two more).
     /// To keep the tables in a schema other than `public`, pass
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
@@ -67,10 +71,18 @@ impl PgStore {
         if mode == OpenMode::ReadOnly {
             opts = opts.options([("default_transaction_read_only", "on")]);
         }
-        let pool = PgPoolOptions::new()
+        let pool_options = || {
+            PgPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(true)
+        };
+        // The writer's two lanes keep a connection each, from a pool of their own: they never wait for (or
+        // starve) the readers.
+        let writer_pool = pool_options()
+            .max_connections(2)
+            .connect_lazy_with(opts.clone());
+        let pool = pool_options()
             .max_connections(pool_size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(true)
             .connect_with(opts)
             .await?;
         if mode != OpenMode::Create {
@@ -90,11 +102,18 @@ impl PgStore {
             MIGRATOR.run(&pool).await?;
             seal(&pool, &keys).await?;
         }
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(pool.clone(), rx, keys.clone()));
+        let (chain_tx, chain_rx) = mpsc::channel(4096);
+        let (rows_tx, rows_rx) = mpsc::channel(4096);
+        let lanes = [
+            (chain_rx, writer::Lane::chain(keys.clone())),
+            (rows_rx, writer::Lane::Rows),
+        ];
+        for (rx, lane) in lanes {
+            tokio::spawn(writer::run(writer_pool.clone(), rx, lane));
+        }
         Ok(Self {
             pool,
-            writer: writes::Queue(tx),
+            writer: writes::Queue::two(chain_tx, rows_tx),
             keys,
         })
     }

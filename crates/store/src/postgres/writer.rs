@@ -1,44 +1,103 @@
-//! The writer task: group commit for one process, with the chain serialised in the database.
+//! The writer: group commit for one process, in two lanes, each a task with a connection of its own, so that a
+//! batch costs as few round trips to the server as it can.
 //!
-//! It takes everything queued (up to [`MAX_BATCH`]) and applies it in one transaction, answering each caller
-//! after `COMMIT`. A batch with an append locks the `chain_head` row before anything else, so appends from
-//! every process form one chain, and a batch never holds a code or idempotency row while it waits for the
-//! head (which would let two processes deadlock).
+//! - The **chain lane** takes the queued appends (up to [`MAX_BATCH`]) and writes them in ONE statement
+//!   ([`APPEND`]): the audit rows, the identity bindings and the idempotent answers, each kind as one multi-row
+//!   `INSERT`/`UPDATE` over arrays, all gated on a compare-and-swap of the `chain_head` row from the head the lane
+//!   last wrote (or read and checked to be signed) to the new signed head. In autocommit that statement is one
+//!   durable transaction: while one process appends, a batch is one round trip. When the swap misses (another
+//!   process extended the chain), nothing was written, and the batch is written again in a transaction that first
+//!   locks the head (`SELECT ... FOR UPDATE`) and checks its signature; the lane keeps locking for its batches
+//!   until it finds the head where its last batch left it (no other process appending any more).
+//! - The **row lane** takes every other write: the code reservations of a batch in one statement
+//!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one.
+//!   Reservations never wait behind an append batch, and touch nothing an append locks.
+//!
+//! Each write is answered after the statement or transaction that holds it commits. Lock order: the chain lane
+//! takes the head before any identity or idempotency row (its sub-statements wait for the head's swap), and the
+//! row lane holds at most one such row at a time, so the two lanes of any number of processes cannot deadlock;
+//! reservations are inserted in the order of their hashes, so two processes' batches cannot either.
 //!
 //! Failures are sorted by what they leave behind:
-//! - the database rejected a statement (constraint, deadlock, ...): nothing was committed, so each write is
-//!   retried in its own transaction and one bad write cannot fail its neighbours;
-//! - the connection failed before `COMMIT`: nothing was committed, every caller gets [`Error::Unavailable`];
-//! - the connection failed during `COMMIT`: the writes may be stored or not, so they are not retried (a
-//!   retried reservation would report its own code as replayed); callers get [`Error::Unavailable`].
+//! - the database rejected a statement (constraint, ...): nothing of it was committed, so each of its writes is
+//!   retried on its own and one bad write cannot fail its neighbours;
+//! - no connection: nothing was sent, every caller gets [`Error::Unavailable`];
+//! - the connection failed while a statement or `COMMIT` was under way: the writes may be stored or not, so they
+//!   are not retried (a retried reservation would report its own code as replayed); callers get
+//!   [`Error::Unavailable`], and the chain lane reads the head again before its next batch.
 //!
-//! The task never stops on an error: the next batch takes a fresh connection from the pool.
+//! A lane never stops on an error: it drops a failed connection and takes a fresh one for its next batch.
 
 use crate::chain::AuditKeys;
 use crate::model::*;
 use crate::sql::pg as sql;
 use crate::writes::{self, Done, IdemFound, IdemNext, MAX_BATCH, Write, on_existing_key};
 use crate::{Error, Result};
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// One batch of appends: the rows (25 arrays, in the column order of `audit`), the identity bindings, the
+/// idempotent answers, all written only if the head is still `($5, $6, $7)`, which becomes the signed
+/// `($1, $2, $3, $4)`. `head` runs first (the others wait for it through `EXISTS`), so its row lock is the first
+/// one taken. Returns 1 when the swap matched, 0 when it missed (and nothing was written).
+const APPEND: &str = "WITH head AS (
+        UPDATE chain_head SET seq = $1, hash = $2, at = $3, mac = $4
+        WHERE id = 1 AND seq = $5 AND hash = $6 AND mac = $7 RETURNING 1
+    ), audit_rows AS (
+        INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred,
+            blind_pair, key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor,
+            latency_ms, prev_hash, hash, kind, provider, billed, consent_ref)
+        SELECT * FROM UNNEST($8::bigint[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::text[],
+            $14::text[], $15::text[], $16::bytea[], $17::bytea[], $18::integer[], $19::text[], $20::text[],
+            $21::text[], $22::bigint[], $23::text[], $24::text[], $25::boolean[], $26::bigint[], $27::bytea[],
+            $28::bytea[], $29::text[], $30::text[], $31::boolean[], $32::text[])
+        WHERE EXISTS (SELECT 1 FROM head)
+    ), bound AS (
+        INSERT INTO identities (appid, openid, verification_id, verified_at, masked_name, masked_cred_id,
+            blind_cred, blind_pair, key_version)
+        SELECT * FROM UNNEST($33::text[], $34::text[], $35::text[], $36::bigint[], $37::text[], $38::text[],
+            $39::bytea[], $40::bytea[], $41::integer[])
+        WHERE EXISTS (SELECT 1 FROM head)
+        ON CONFLICT (appid, openid) DO UPDATE SET verification_id = excluded.verification_id,
+            verified_at = excluded.verified_at, masked_name = excluded.masked_name,
+            masked_cred_id = excluded.masked_cred_id, blind_cred = excluded.blind_cred,
+            blind_pair = excluded.blind_pair, key_version = excluded.key_version
+    ), answered AS (
+        UPDATE idempotency i SET status = a.status, body = a.body
+        FROM UNNEST($42::integer[], $43::text[], $44::text[], $45::text[]) AS a (status, body, key_id, idem_key)
+        WHERE i.key_id = a.key_id AND i.idem_key = a.idem_key AND EXISTS (SELECT 1 FROM head)
+    )
+    SELECT count(*) FROM head";
+
+/// A batch's code reservations, each code once and in order: the codes this statement reserved come back.
+const RESERVE_CODES: &str = "INSERT INTO used_codes (code_hash, appid, used_at)
+    SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING RETURNING code_hash";
+
+/// The head as stored, not locked.
+const HEAD: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1";
+
+/// A lane's connection is tested again (by the pool) after this long unused: a server restart or a network
+/// cut while idle fails the test rather than the next batch.
+const IDLE_RETEST: Duration = Duration::from_secs(1);
 
 enum Failed {
     Rejected(Error),
-    /// `waited`: the pool gave up after its acquire timeout.
+    /// No connection, so nothing was sent. `waited`: the pool gave up after its acquire timeout.
     Lost {
         msg: String,
         waited: bool,
     },
+    /// The connection failed while a write was under way.
     Unknown(String),
 }
 
 impl From<Error> for Failed {
     fn from(e: Error) -> Self {
         match e {
-            Error::Database(e) if is_connection_error(&e) => Failed::Lost {
-                waited: matches!(e, sqlx::Error::PoolTimedOut),
-                msg: e.to_string(),
-            },
+            Error::Database(e) if is_connection_error(&e) => Failed::Unknown(e.to_string()),
             e => Failed::Rejected(e),
         }
     }
@@ -62,118 +121,446 @@ fn is_connection_error(e: &sqlx::Error) -> bool {
     )
 }
 
-pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>, keys: AuditKeys) {
+/// Which writes a lane takes, and what the chain lane remembers between batches.
+pub(super) enum Lane {
+    Chain(Chain),
+    Rows,
+}
+
+impl Lane {
+    pub(super) fn chain(keys: AuditKeys) -> Self {
+        Lane::Chain(Chain {
+            keys,
+            head: None,
+            contended: false,
+        })
+    }
+
+    /// A batch split into the parts that are each written by one statement (or transaction).
+    fn units(&self, batch: Vec<Write>) -> Vec<Vec<Write>> {
+        match self {
+            Lane::Chain(_) => vec![batch],
+            Lane::Rows => {
+                let (codes, rest): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|w| matches!(w, Write::ReserveCode { .. }));
+                let mut units = Vec::with_capacity(rest.len() + 1);
+                if !codes.is_empty() {
+                    units.push(codes);
+                }
+                units.extend(rest.into_iter().map(|w| vec![w]));
+                units
+            }
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        writes: &[Write],
+    ) -> Result<Vec<Done>, Failed> {
+        match self {
+            Lane::Chain(chain) => chain.append(conn, writes).await,
+            Lane::Rows => match writes {
+                [one] if !matches!(one, Write::ReserveCode { .. }) => {
+                    Ok(vec![apply_row(conn, one).await?])
+                }
+                codes => reserve(conn, codes).await,
+            },
+        }
+    }
+}
+
+/// The lane's connection, kept from batch to batch; a fresh one from the pool after a failure or a pause.
+struct Held {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    used: Instant,
+}
+
+impl Held {
+    async fn get(&mut self) -> Result<&mut PgConnection, Failed> {
+        if self.used.elapsed() > IDLE_RETEST {
+            self.conn = None;
+        }
+        self.used = Instant::now();
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.pool.acquire().await.map_err(|e| Failed::Lost {
+                waited: matches!(e, sqlx::Error::PoolTimedOut),
+                msg: e.to_string(),
+            })?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+}
+
+pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>, mut lane: Lane) {
+    let mut held = Held {
+        pool,
+        conn: None,
+        used: Instant::now(),
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let writes: Vec<Write> = std::mem::take(&mut batch);
-        match apply_all(&pool, &writes, &keys).await {
-            Ok(done) => {
-                for (w, d) in writes.into_iter().zip(done) {
-                    w.answer(Ok(d));
+        let mut units = lane.units(std::mem::take(&mut batch)).into_iter();
+        while let Some(unit) = units.next() {
+            if let Some(msg) = settle(&mut held, &mut lane, unit).await {
+                // Whoever queued meanwhile has already waited a whole acquire timeout: answer them now rather
+                // than make them wait another one.
+                let unavailable = || Err(Error::Unavailable(msg.clone()));
+                units
+                    .by_ref()
+                    .flatten()
+                    .for_each(|w| w.answer(unavailable()));
+                while let Ok(w) = rx.try_recv() {
+                    w.answer(unavailable());
                 }
-            }
-            Err(Failed::Rejected(e)) => {
-                tracing::warn!(error = %e, size = writes.len(), "store batch failed; retrying its writes one by one");
-                one_by_one(&pool, writes, &keys).await;
-            }
-            Err(Failed::Lost { msg, waited }) => {
-                tracing::warn!(error = %msg, size = writes.len(), "database unreachable; store batch failed");
-                for w in writes {
-                    w.answer(Err(Error::Unavailable(msg.clone())));
-                }
-                if waited {
-                    // Whoever queued meanwhile has already waited a whole acquire timeout: answer them now
-                    // rather than make them wait another one.
-                    while let Ok(w) = rx.try_recv() {
-                        w.answer(Err(Error::Unavailable(msg.clone())));
-                    }
-                }
-            }
-            Err(Failed::Unknown(msg)) => {
-                tracing::error!(error = %msg, size = writes.len(), "connection lost during COMMIT; the batch may or may not be stored");
-                for w in writes {
-                    w.answer(Err(Error::Unavailable(format!(
-                        "commit outcome unknown: {msg}"
-                    ))));
-                }
+                break;
             }
         }
     }
 }
 
-async fn one_by_one(pool: &PgPool, writes: Vec<Write>, keys: &AuditKeys) {
-    let mut down: Option<String> = None;
+/// Write one unit and answer its writes; on a rejection, each of them on its own. Returns the error when the
+/// pool gave up waiting for a connection.
+async fn settle(held: &mut Held, lane: &mut Lane, unit: Vec<Write>) -> Option<String> {
+    match apply(held, lane, &unit).await {
+        Ok(done) => {
+            for (w, d) in unit.into_iter().zip(done) {
+                w.answer(Ok(d));
+            }
+            None
+        }
+        Err(Failed::Rejected(e)) if unit.len() > 1 => {
+            tracing::warn!(error = %e, size = unit.len(), "store batch failed; retrying its writes one by one");
+            one_by_one(held, lane, unit).await
+        }
+        Err(Failed::Rejected(e)) => {
+            if let Some(w) = unit.into_iter().next() {
+                w.answer(Err(e));
+            }
+            None
+        }
+        Err(Failed::Lost { msg, waited }) => {
+            tracing::warn!(error = %msg, size = unit.len(), "database unreachable; store batch failed");
+            for w in unit {
+                w.answer(Err(Error::Unavailable(msg.clone())));
+            }
+            waited.then_some(msg)
+        }
+        Err(Failed::Unknown(msg)) => {
+            tracing::error!(error = %msg, size = unit.len(), "connection lost while writing; the batch may or may not be stored");
+            answer_unknown(unit, &msg);
+            None
+        }
+    }
+}
+
+fn answer_unknown(unit: Vec<Write>, msg: &str) {
+    for w in unit {
+        w.answer(Err(Error::Unavailable(format!(
+            "commit outcome unknown: {msg}"
+        ))));
+    }
+}
+
+async fn one_by_one(held: &mut Held, lane: &mut Lane, writes: Vec<Write>) -> Option<String> {
+    let mut down: Option<(String, bool)> = None;
     for w in writes {
-        if let Some(msg) = &down {
+        if let Some((msg, _)) = &down {
             w.answer(Err(Error::Unavailable(msg.clone())));
             continue;
         }
-        match apply_all(pool, std::slice::from_ref(&w), keys).await {
+        match apply(held, lane, std::slice::from_ref(&w)).await {
             Ok(mut d) => w.answer(Ok(d.remove(0))),
             Err(Failed::Rejected(e)) => w.answer(Err(e)),
-            Err(Failed::Lost { msg, .. }) => {
+            Err(Failed::Lost { msg, waited }) => {
                 w.answer(Err(Error::Unavailable(msg.clone())));
-                down = Some(msg);
+                down = Some((msg, waited));
             }
-            Err(Failed::Unknown(msg)) => {
-                w.answer(Err(Error::Unavailable(format!(
-                    "commit outcome unknown: {msg}"
-                ))));
-            }
+            Err(Failed::Unknown(msg)) => answer_unknown(vec![w], &msg),
         }
     }
+    down.and_then(|(msg, waited)| waited.then_some(msg))
 }
 
-async fn apply_all(pool: &PgPool, writes: &[Write], keys: &AuditKeys) -> Result<Vec<Done>, Failed> {
-    // Dropping `tx` on an early return rolls it back before the connection is reused.
-    let mut tx = pool.begin().await?;
-    let mut head = None;
-    if writes.iter().any(Write::is_append) {
-        head = Some(lock_head(&mut tx, keys).await?);
+async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec<Done>, Failed> {
+    let result = match held.get().await {
+        Ok(conn) => lane.apply(conn, writes).await,
+        Err(f) => Err(f),
+    };
+    if matches!(result, Err(Failed::Unknown(_))) {
+        // Never reuse a connection that failed mid-write; the next batch takes a fresh one.
+        held.conn = None;
     }
-    let start = head.as_ref().map(|h| h.seq);
-    let mut out = Vec::with_capacity(writes.len());
-    for w in writes {
-        out.push(apply(&mut tx, w, &mut head).await?);
-    }
-    if let Some(h) = head.filter(|h| Some(h.seq) != start) {
-        // Once per batch, not per append: every UPDATE leaves a dead row version behind.
-        super::write_head(&mut tx, &writes::new_head(keys, h.seq, h.hash)).await?;
-    }
-    tx.commit().await.map_err(|e| match e {
-        // The server answered: the transaction is rolled back for certain.
-        e @ sqlx::Error::Database(_) => Failed::Rejected(e.into()),
-        e => Failed::Unknown(e.to_string()),
-    })?;
-    Ok(out)
+    result
 }
 
-/// The head, locked until this transaction ends, and checked to be one this key signed. Appends from other
-/// processes wait here.
-async fn lock_head(conn: &mut PgConnection, keys: &AuditKeys) -> Result<ChainLink> {
-    let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
-        .fetch_optional(&mut *conn)
-        .await?;
-    writes::check_head(row.map(super::link), keys)
+/// The chain lane's memory: the head its last batch wrote (or that it read and checked), and whether another
+/// process is appending too.
+pub(super) struct Chain {
+    keys: AuditKeys,
+    head: Option<ChainLink>,
+    contended: bool,
 }
 
-async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>) -> Result<Done> {
-    match w {
-        Write::ReserveCode {
+impl Chain {
+    async fn append(
+        &mut self,
+        conn: &mut PgConnection,
+        writes: &[Write],
+    ) -> Result<Vec<Done>, Failed> {
+        let entries = writes
+            .iter()
+            .map(|w| match w {
+                Write::Append { entry, opts, .. } => Ok((&**entry, opts)),
+                _ => Err(Failed::Rejected(Error::Corrupt(
+                    "a write other than an append in the chain lane".into(),
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.try_append(conn, &entries).await;
+        if result.is_err() {
+            // Whatever happened, read (and check) the head again before the next batch.
+            self.head = None;
+        }
+        result
+    }
+
+    async fn try_append(
+        &mut self,
+        conn: &mut PgConnection,
+        entries: &[(&NewAuditEntry, &AppendOptions)],
+    ) -> Result<Vec<Done>, Failed> {
+        if !self.contended {
+            let from = match self.head.take() {
+                Some(h) => h,
+                None => {
+                    let row: Option<super::LinkRow> =
+                        sqlx::query_as(HEAD).fetch_optional(&mut *conn).await?;
+                    writes::check_head(row.map(super::link), &self.keys)?
+                }
+            };
+            let batch = Batch::new(&self.keys, &from, entries);
+            if batch.write(&mut *conn, &from).await? {
+                self.head = Some(batch.head.clone());
+                return Ok(batch.done());
+            }
+            // Another process extended the chain since `from`; nothing was written.
+            self.contended = true;
+        }
+        let mut tx = conn.begin().await?;
+        let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let from = writes::check_head(row.map(super::link), &self.keys)?;
+        // Where this lane's last batch left it: nobody else appended since, so the next batch can swap again.
+        self.contended = self.head.as_ref() != Some(&from);
+        let batch = Batch::new(&self.keys, &from, entries);
+        if !batch.write(&mut tx, &from).await? {
+            return Err(Failed::Rejected(Error::Corrupt(
+                "the audit chain head changed while locked".into(),
+            )));
+        }
+        tx.commit().await.map_err(|e| match e {
+            // The server answered: the transaction is rolled back for certain.
+            e @ sqlx::Error::Database(_) => Failed::Rejected(e.into()),
+            e => Failed::Unknown(e.to_string()),
+        })?;
+        self.head = Some(batch.head.clone());
+        Ok(batch.done())
+    }
+}
+
+/// A batch of appends linked from a head: the rows as stored (and answered), and the signed head they end on.
+struct Batch<'a> {
+    entries: &'a [(&'a NewAuditEntry, &'a AppendOptions)],
+    records: Vec<AuditRecord>,
+    head: ChainLink,
+}
+
+impl<'a> Batch<'a> {
+    fn new(
+        keys: &AuditKeys,
+        from: &ChainLink,
+        entries: &'a [(&'a NewAuditEntry, &'a AppendOptions)],
+    ) -> Self {
+        let mut last = from.clone();
+        let records = entries
+            .iter()
+            .map(|(e, _)| {
+                let r = writes::next_record(&last, e);
+                last = writes::head_after(&r);
+                r
+            })
+            .collect();
+        Batch {
+            entries,
+            records,
+            head: writes::new_head(keys, last.seq, last.hash),
+        }
+    }
+
+    /// Run [`APPEND`]: whether the head was still `from` (and the batch is written).
+    async fn write(&self, conn: &mut PgConnection, from: &ChainLink) -> Result<bool> {
+        let rows = self.records.as_slice();
+        // The latest match per user binds (the later rows of a batch are the later matches); one row each,
+        // since one statement cannot update a row twice.
+        let mut bind = BTreeMap::new();
+        let mut answers = BTreeMap::new();
+        for (r, (_, opts)) in rows.iter().zip(self.entries) {
+            let e = &r.entry;
+            if opts.bind_identity {
+                bind.insert((e.appid.as_str(), e.openid.as_str()), e);
+            }
+            if let Some(a) = &opts.idempotent {
+                answers.insert((a.key_id.as_str(), a.idem_key.as_str()), a);
+            }
+        }
+        let bind: Vec<&NewAuditEntry> = bind.into_values().collect();
+        let answers: Vec<&IdemAnswer> = answers.into_values().collect();
+        let swapped: i64 = sqlx::query_scalar(APPEND)
+            .bind(self.head.seq)
+            .bind(&self.head.hash)
+            .bind(self.head.at_ms)
+            .bind(&self.head.mac)
+            .bind(from.seq)
+            .bind(&from.hash)
+            .bind(&from.mac)
+            .bind(col(rows, |r| r.seq))
+            .bind(col(rows, |r| r.entry.id.as_str()))
+            .bind(col(rows, |r| r.entry.at_ms))
+            .bind(col(rows, |r| r.entry.key_id.as_str()))
+            .bind(col(rows, |r| r.entry.appid.as_str()))
+            .bind(col(rows, |r| r.entry.openid.as_str()))
+            .bind(col(rows, |r| r.entry.masked_name.as_str()))
+            .bind(col(rows, |r| r.entry.masked_cred_id.as_str()))
+            .bind(col(rows, |r| r.entry.blind_cred.as_slice()))
+            .bind(col(rows, |r| r.entry.blind_pair.as_slice()))
+            .bind(col(rows, |r| r.entry.key_version))
+            .bind(col(rows, |r| r.entry.purpose.as_deref()))
+            .bind(col(rows, |r| r.entry.outcome.as_deref()))
+            .bind(col(rows, |r| r.entry.error_code.as_deref()))
+            .bind(col(rows, |r| r.entry.errcode))
+            .bind(
+                rows.iter()
+                    .map(|r| r.entry.verify_openid.join(";"))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(col(rows, |r| r.entry.verify_real_name.as_deref()))
+            .bind(col(rows, |r| r.entry.minor))
+            .bind(col(rows, |r| r.entry.latency_ms))
+            .bind(col(rows, |r| r.prev_hash.as_slice()))
+            .bind(col(rows, |r| r.hash.as_slice()))
+            .bind(col(rows, |r| r.entry.kind.as_str()))
+            .bind(col(rows, |r| r.entry.provider.as_deref()))
+            .bind(col(rows, |r| r.entry.billed))
+            .bind(col(rows, |r| r.entry.consent_ref.as_deref()))
+            .bind(bind.iter().map(|e| e.appid.as_str()).collect::<Vec<_>>())
+            .bind(bind.iter().map(|e| e.openid.as_str()).collect::<Vec<_>>())
+            .bind(bind.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+            .bind(bind.iter().map(|e| e.at_ms).collect::<Vec<_>>())
+            .bind(
+                bind.iter()
+                    .map(|e| e.masked_name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                bind.iter()
+                    .map(|e| e.masked_cred_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                bind.iter()
+                    .map(|e| e.blind_cred.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                bind.iter()
+                    .map(|e| e.blind_pair.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(bind.iter().map(|e| e.key_version).collect::<Vec<_>>())
+            .bind(
+                answers
+                    .iter()
+                    .map(|a| i32::from(a.status))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(answers.iter().map(|a| a.body.as_str()).collect::<Vec<_>>())
+            .bind(
+                answers
+                    .iter()
+                    .map(|a| a.key_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                answers
+                    .iter()
+                    .map(|a| a.idem_key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_one(conn)
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    fn done(self) -> Vec<Done> {
+        self.records
+            .into_iter()
+            .map(|r| Done::Record(Box::new(r)))
+            .collect()
+    }
+}
+
+/// One column of a batch's rows, as an array to bind.
+fn col<'r, T>(rows: &'r [AuditRecord], f: impl Fn(&'r AuditRecord) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
+/// A batch's reservations in one statement: each code is sent once (in the order of the hashes, so that two
+/// processes reserving overlapping codes take their rows in the same order), and only its first write in the
+/// batch can win it.
+async fn reserve(conn: &mut PgConnection, writes: &[Write]) -> Result<Vec<Done>, Failed> {
+    let mut codes = BTreeMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        let Write::ReserveCode {
             code_hash,
             appid,
             at_ms,
             ..
-        } => {
-            // A racer in another process waits here for our commit, then sees the conflict.
-            let done = sqlx::query(sql::RESERVE_CODE)
-                .bind(code_hash)
-                .bind(appid)
-                .bind(at_ms)
-                .execute(&mut *conn)
-                .await?;
-            Ok(Done::Bool(done.rows_affected() == 1))
-        }
+        } = w
+        else {
+            return Err(Failed::Rejected(Error::Corrupt(
+                "a write other than a reservation among the reservations".into(),
+            )));
+        };
+        codes
+            .entry(code_hash.as_slice())
+            .or_insert((i, appid.as_str(), *at_ms));
+    }
+    let won: Vec<Vec<u8>> = sqlx::query_scalar(RESERVE_CODES)
+        .bind(codes.keys().copied().collect::<Vec<_>>())
+        .bind(codes.values().map(|c| c.1).collect::<Vec<_>>())
+        .bind(codes.values().map(|c| c.2).collect::<Vec<_>>())
+        .fetch_all(conn)
+        .await?;
+    let won: HashSet<&[u8]> = won.iter().map(Vec::as_slice).collect();
+    Ok(writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let first = matches!(w, Write::ReserveCode { code_hash, .. }
+                if won.contains(code_hash.as_slice()) && codes[code_hash.as_slice()].0 == i);
+            Done::Bool(first)
+        })
+        .collect())
+}
+
+/// One of the row lane's rarer writes, in a statement (or for a take-over, a transaction) of its own.
+async fn apply_row(conn: &mut PgConnection, w: &Write) -> Result<Done> {
+    match w {
         Write::DeleteIdentity { appid, openid, .. } => {
             let done = sqlx::query(sql::DELETE_IDENTITY)
                 .bind(appid)
@@ -200,14 +587,9 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
                 .await?;
             Ok(Done::Unit)
         }
-        Write::Append { entry, opts, .. } => {
-            let head = head
-                .as_mut()
-                .ok_or_else(|| Error::Corrupt("append without the chain head".into()))?;
-            append(conn, entry, opts, head)
-                .await
-                .map(|r| Done::Record(Box::new(r)))
-        }
+        Write::ReserveCode { .. } | Write::Append { .. } => Err(Error::Corrupt(
+            "a reservation or an append outside its batch".into(),
+        )),
     }
 }
 
@@ -215,9 +597,10 @@ async fn apply(conn: &mut PgConnection, w: &Write, head: &mut Option<ChainLink>)
 type IdemRow = (Vec<u8>, i64, Option<i32>, Option<String>);
 
 async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Result<IdemBegin> {
-    // Insert first, then look: two processes starting the same key cannot both see "absent". The row lock
-    // taken by FOR UPDATE makes a concurrent take-over of a stale record wait and then see it fresh.
-    // An abort in another process can delete the record between the two statements: then insert again.
+    // Insert first, then look: two processes starting the same key cannot both see "absent". The look and a
+    // take-over of a stale record share a transaction, whose row lock (FOR UPDATE) makes a concurrent take-over
+    // wait and then see the record fresh. An abort in another process can delete the record between the
+    // insert and the look: then insert again.
     for _ in 0..3 {
         let inserted = sqlx::query(
             "INSERT INTO idempotency (key_id, idem_key, fingerprint, created_at) VALUES ($1, $2, $3, $4)
@@ -232,13 +615,14 @@ async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Resu
         if inserted.rows_affected() == 1 {
             return Ok(IdemBegin::Started);
         }
+        let mut tx = conn.begin().await?;
         let found: Option<IdemRow> = sqlx::query_as(
             "SELECT fingerprint, created_at, status, body FROM idempotency
              WHERE key_id = $1 AND idem_key = $2 FOR UPDATE",
         )
         .bind(&b.key_id)
         .bind(&b.idem_key)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some((fingerprint, created_at, status, body)) = found else {
             continue;
@@ -256,73 +640,12 @@ async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Resu
             .bind(b.now_ms)
             .bind(&b.key_id)
             .bind(&b.idem_key)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         return Ok(IdemBegin::Started);
     }
     Err(Error::Unavailable(
         "idempotency record kept changing under concurrent requests".into(),
     ))
-}
-
-async fn append(
-    conn: &mut PgConnection,
-    e: &NewAuditEntry,
-    opts: &AppendOptions,
-    head: &mut ChainLink,
-) -> Result<AuditRecord> {
-    let record = writes::next_record(head, e);
-    sqlx::query(sql::INSERT_AUDIT)
-        .bind(record.seq)
-        .bind(&e.id)
-        .bind(e.at_ms)
-        .bind(&e.key_id)
-        .bind(&e.appid)
-        .bind(&e.openid)
-        .bind(&e.masked_name)
-        .bind(&e.masked_cred_id)
-        .bind(&e.blind_cred)
-        .bind(&e.blind_pair)
-        .bind(e.key_version)
-        .bind(&e.purpose)
-        .bind(&e.outcome)
-        .bind(&e.error_code)
-        .bind(e.errcode)
-        .bind(e.verify_openid.join(";"))
-        .bind(&e.verify_real_name)
-        .bind(e.minor)
-        .bind(e.latency_ms)
-        .bind(&record.prev_hash)
-        .bind(&record.hash)
-        .bind(&e.kind)
-        .bind(&e.provider)
-        .bind(e.billed)
-        .bind(&e.consent_ref)
-        .execute(&mut *conn)
-        .await?;
-    if opts.bind_identity {
-        sqlx::query(sql::UPSERT_IDENTITY)
-            .bind(&e.appid)
-            .bind(&e.openid)
-            .bind(&e.id)
-            .bind(e.at_ms)
-            .bind(&e.masked_name)
-            .bind(&e.masked_cred_id)
-            .bind(&e.blind_cred)
-            .bind(&e.blind_pair)
-            .bind(e.key_version)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(a) = &opts.idempotent {
-        sqlx::query(sql::STORE_IDEMPOTENT_ANSWER)
-            .bind(i32::from(a.status))
-            .bind(&a.body)
-            .bind(&a.key_id)
-            .bind(&a.idem_key)
-            .execute(&mut *conn)
-            .await?;
-    }
-    *head = writes::head_after(&record);
-    Ok(record)
 }

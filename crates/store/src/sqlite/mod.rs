@@ -56,9 +56,12 @@ pub struct SqliteStore {
 /// connection is then never closed and both files stay behind, with whatever the WAL holds.
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        // Closing the queue (the only sender) ends the thread once it has answered what was queued.
+        // Closing the queue (its only senders) ends the thread once it has answered what was queued.
         let (closed, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.writer, writes::Queue(closed)));
+        drop(std::mem::replace(
+            &mut self.writer,
+            writes::Queue::one(closed),
+        ));
         if let Some(thread) = self.writer_thread.take() {
             // A writer that panicked has nothing left to close; the panic was already reported.
             let _ = thread.join();
@@ -187,7 +190,7 @@ impl SqliteStore {
                 idle: Mutex::new(vec![first]),
                 turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
-            writer: writes::Queue(tx),
+            writer: writes::Queue::one(tx),
             writer_thread: Some(writer_thread),
             keys,
         })
