@@ -29,7 +29,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use i18n::Msg;
 use limits::Window;
 use providers::InvalidField;
@@ -158,15 +158,11 @@ pub async fn create(
         Ok(valid) => valid,
         Err(e) => return answer::respond(counted(Ended::<IdcheckView>::Unrecorded(e)), &key_id),
     };
-    // As for a verification: once a provider may be called, neither a client that goes away nor the request
-    // timeout may cut the check off between the provider's (billed) answer and its audit row.
-    match tokio::spawn(async move { run(&st, &checker, valid, started).await }).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(panicked = e.is_panic(), "idcheck task failed");
-            ApiError::Internal.into_response()
-        }
-    }
+    // From here a provider may be called, and may bill.
+    answer::in_own_task("idcheck", async move {
+        run(&st, &checker, valid, started).await
+    })
+    .await
 }
 
 /// The scope, the providers, then the body's fields (see the module docs for the order).
@@ -331,34 +327,17 @@ fn provider_refused(field: InvalidField) -> ApiError {
     }
 }
 
-/// The row as far as validation can fill it.
+/// The row as far as validation can fill it: not a WeChat check, so no app and no user.
 fn entry(st: &AppState, req: &ValidIdcheck) -> NewAuditEntry {
-    let s = &req.subject;
-    let blind = st.pii.blind_indexes(&s.name, &s.cred);
     NewAuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        at_ms: st.now_ms(),
-        key_id: req.caller.key_id.clone(),
-        // Not a WeChat check: no app, no user.
-        appid: String::new(),
-        openid: String::new(),
-        masked_name: s.name.masked(),
-        masked_cred_id: s.cred.masked(),
-        blind_cred: blind.cred,
-        blind_pair: blind.pair,
-        key_version: st.pii.key_version,
-        purpose: req.purpose.clone(),
-        outcome: None,
-        error_code: None,
-        errcode: None,
-        verify_openid: Vec::new(),
-        verify_real_name: None,
-        minor: s.minor,
-        latency_ms: 0,
-        kind: store::KIND_IDCHECK.into(),
-        provider: None,
-        billed: None,
         consent_ref: Some(req.consent_ref.clone()),
+        ..record::subject_entry(
+            st,
+            &req.caller.key_id,
+            &req.subject,
+            req.purpose.clone(),
+            store::KIND_IDCHECK,
+        )
     }
 }
 

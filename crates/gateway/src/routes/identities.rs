@@ -166,30 +166,16 @@ async fn compare(
     openid: &OpenId,
     subject: &request::Subject,
 ) -> Ended<MatchView> {
-    let blind = st.pii.blind_indexes(&subject.name, &subject.cred);
     let mut entry = NewAuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        at_ms: st.now_ms(),
-        key_id: caller.key_id.clone(),
         appid: appid.to_owned(),
         openid: openid.as_str().to_owned(),
-        masked_name: subject.name.masked(),
-        masked_cred_id: subject.cred.masked(),
-        blind_cred: blind.cred,
-        blind_pair: blind.pair,
-        key_version: st.pii.key_version,
-        purpose: None,
-        outcome: None,
-        error_code: None,
-        errcode: None,
-        verify_openid: Vec::new(),
-        verify_real_name: None,
-        minor: subject.minor,
-        latency_ms: 0,
-        kind: store::KIND_IDENTITY_MATCH.into(),
-        provider: None,
-        billed: None,
-        consent_ref: None,
+        ..super::verify::record::subject_entry(
+            st,
+            &caller.key_id,
+            subject,
+            None,
+            store::KIND_IDENTITY_MATCH,
+        )
     };
     let limits = &st.cfg.limits;
     let limits = [

@@ -61,6 +61,23 @@ pub(crate) fn replay(stored: StoredAnswer) -> Response {
     resp
 }
 
+/// Run the rest of a check in a task of its own: once an upstream may be called (a code spent, a call billed),
+/// neither a client that goes away nor the request timeout may cut it off between the upstream's answer and its
+/// audit row. A panic in it is answered 500 `internal`, logged without its message (the catch-panic layer's rule:
+/// no payload in logs).
+pub(crate) async fn in_own_task(
+    what: &'static str,
+    rest: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
+    match tokio::spawn(rest).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(panicked = e.is_panic(), task = what, "check task failed");
+            ApiError::Internal.into_response()
+        }
+    }
+}
+
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

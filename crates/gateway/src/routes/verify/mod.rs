@@ -32,7 +32,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use idempotency::IdempotencyKey;
 use request::ValidRequest;
 use serde::{Deserialize, Serialize};
@@ -148,16 +148,12 @@ pub async fn create(
             return answer::respond(counted(Ended::<VerificationView>::Unrecorded(e)), &key_id);
         }
     };
-    // From here a code may be spent and WeChat may answer: the rest runs in a task of its own, so that neither a
-    // client that goes away nor the request timeout can cut it off between WeChat's answer and its audit row.
-    match tokio::spawn(async move { run(&st, valid, started).await }).await {
-        Ok(response) => response,
-        Err(e) => {
-            // Not the panic's message: the catch-panic layer's rule (no payload in logs) holds here too.
-            tracing::error!(panicked = e.is_panic(), "verification task failed");
-            ApiError::Internal.into_response()
-        }
-    }
+    // From here a code may be spent and WeChat may answer.
+    answer::in_own_task(
+        "verification",
+        async move { run(&st, valid, started).await },
+    )
+    .await
 }
 
 /// The steps after validation: the Idempotency-Key, then the attempt, then the answer.

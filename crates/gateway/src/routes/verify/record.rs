@@ -8,7 +8,7 @@ use super::Ended;
 use super::VerificationView;
 use super::answer;
 use super::idempotency::{self, IdempotencyKey};
-use super::request::ValidRequest;
+use super::request::{Subject, ValidRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 use serde::Serialize;
@@ -16,23 +16,29 @@ use std::time::Instant;
 use store::{AppendOptions, IdemAnswer, NewAuditEntry};
 use wechat::CheckOutcome;
 
-/// The audit row of a verification as far as validation can fill it: masked values, blind indexes, no outcome
-/// yet.
-pub(crate) fn entry(st: &AppState, req: &ValidRequest) -> NewAuditEntry {
-    let s = &req.subject;
+/// The audit row of a check about `subject`, as far as validation can fill it: a fresh id, the time, the key,
+/// masked values and blind indexes, `kind`; no app, user or outcome yet. Every route that records a check about a
+/// person (verifications, idchecks, identity matches) starts from here.
+pub(crate) fn subject_entry(
+    st: &AppState,
+    key_id: &str,
+    s: &Subject,
+    purpose: Option<String>,
+    kind: &str,
+) -> NewAuditEntry {
     let blind = st.pii.blind_indexes(&s.name, &s.cred);
     NewAuditEntry {
         id: uuid::Uuid::now_v7().to_string(),
         at_ms: st.now_ms(),
-        key_id: req.caller.key_id.clone(),
-        appid: req.appid.clone(),
-        openid: req.openid.as_str().to_owned(),
+        key_id: key_id.to_owned(),
+        appid: String::new(),
+        openid: String::new(),
         masked_name: s.name.masked(),
         masked_cred_id: s.cred.masked(),
         blind_cred: blind.cred,
         blind_pair: blind.pair,
         key_version: st.pii.key_version,
-        purpose: req.purpose.clone(),
+        purpose,
         outcome: None,
         error_code: None,
         errcode: None,
@@ -40,10 +46,26 @@ pub(crate) fn entry(st: &AppState, req: &ValidRequest) -> NewAuditEntry {
         verify_real_name: None,
         minor: s.minor,
         latency_ms: 0,
-        kind: store::KIND_VERIFICATION.into(),
+        kind: kind.to_owned(),
         provider: None,
         billed: None,
         consent_ref: None,
+    }
+}
+
+/// The audit row of a verification as far as validation can fill it: its app and user, masked values, blind
+/// indexes, no outcome yet.
+pub(crate) fn entry(st: &AppState, req: &ValidRequest) -> NewAuditEntry {
+    NewAuditEntry {
+        appid: req.appid.clone(),
+        openid: req.openid.as_str().to_owned(),
+        ..subject_entry(
+            st,
+            &req.caller.key_id,
+            &req.subject,
+            req.purpose.clone(),
+            store::KIND_VERIFICATION,
+        )
     }
 }
 
