@@ -1,8 +1,9 @@
 //! PostgreSQL: one database shared by several gateway processes.
 //!
 //! Each process batches its verification-path writes through a writer (group commit, as SQLite does) with two
-//! lanes: appends, each batch in one statement gated on a compare-and-swap of the `chain_head` row (and, when
-//! another process extended the chain first, again under `SELECT ... FOR UPDATE`), and every other write, a
+//! lanes: appends, each batch in one statement gated on a compare-and-swap of the `chain_head` row (when another
+//! process extended the chain first, swapped again from its head, and after a few misses under
+//! `SELECT ... FOR UPDATE`), and every other write, a
 //! batch's code reservations in one statement (see `writer`). Nothing that must hold across processes lives in
 //! process memory: the chain serialises on the `chain_head` row (the head a lane remembers is only where it
 //! expects the next swap to start), code reservations and idempotency records rely on primary keys
