@@ -316,8 +316,6 @@ class Report:
             return
         self.p("### 4. Durable audit throughput (0 ms upstream, closed loop, 64 connections)")
         self.p()
-        self.p("| audit store | verifications/s | p50 ms | p99 ms | errors | gateway CPU s per 1,000 | load (1 min) |")
-        self.p("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         self.p("| audit store | verifications/s | p50 ms | p99 ms | errors | gateway CPU s per 1,000 | "
                "PostgreSQL + Redis CPU s per 1,000 | load (1 min) |")
         self.p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
