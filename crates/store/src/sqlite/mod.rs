@@ -376,17 +376,17 @@ impl Store for SqliteStore {
         blind_pair: &[u8],
         since_ms: i64,
     ) -> Result<Option<AuditRecord>> {
-        let pair = blind_pair.to_vec();
-        self.blocking(move |c| {
+        // Inline, like the replay guard's read: the idcheck route asks it on every check, and it is one lookup
+        // through the partial index `audit_idcheck_pair` (a hand-off to the blocking pool cost more than it).
+        self.inline(|c| {
             Ok(c.prepare_cached(
                 "SELECT * FROM audit WHERE kind = 'idcheck' AND blind_pair = ?1 AND at >= ?2 \
                  AND outcome IN ('match', 'mismatch') AND billed = 1 ORDER BY at DESC, seq DESC LIMIT 1",
             )?
-            .query_row(rusqlite::params![pair, since_ms], rows::AuditRow::from_sqlite)
+            .query_row(rusqlite::params![blind_pair, since_ms], rows::AuditRow::from_sqlite)
             .optional()?
             .map(Into::into))
         })
-        .await
     }
 
     async fn identity(&self, appid: &str, openid: &str) -> Result<Option<IdentityRecord>> {
