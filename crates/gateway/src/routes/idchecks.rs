@@ -225,7 +225,7 @@ async fn run(st: &AppState, checker: &Checker, req: ValidIdcheck, started: Insta
             req.consent_ref.as_bytes(),
         ])
     };
-    let attempt = attempt(st, checker, &req, idempotency.as_ref(), started);
+    let attempt = || attempt(st, checker, &req, idempotency.as_ref(), started);
     match idempotency::around(st, idempotency.as_ref(), fingerprint, attempt).await {
         Ok(ended) => answer::respond(counted(ended), key_id),
         Err(stored) => answer::replay(stored),

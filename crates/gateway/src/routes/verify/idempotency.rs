@@ -59,21 +59,23 @@ pub(crate) async fn abort(st: &AppState, key: &IdempotencyKey<'_>) {
 /// The step around an attempt, for any check: without a key, run `attempt`. With one, start the key first (a
 /// refusal ends the request unrecorded; a finished first answer is returned as `Err`, to replay), run `attempt`,
 /// and give the key back when it ended with no audit row. `fingerprint` is only computed when there is a key.
-pub(crate) async fn around<V>(
+/// `attempt` makes the attempt's future only once the key is started, so the two never share this future's state
+/// (holding the attempt across the key's start tripled the size of a verification's task).
+pub(crate) async fn around<V, F: Future<Output = Ended<V>>>(
     st: &AppState,
     key: Option<&IdempotencyKey<'_>>,
     fingerprint: impl FnOnce() -> Vec<u8>,
-    attempt: impl Future<Output = Ended<V>>,
+    attempt: impl FnOnce() -> F,
 ) -> Result<Ended<V>, StoredAnswer> {
     let Some(key) = key else {
-        return Ok(attempt.await);
+        return Ok(attempt().await);
     };
     match begin(st, key, fingerprint()).await {
         Ok(None) => {}
         Ok(Some(stored)) => return Err(stored),
         Err(e) => return Ok(Ended::Unrecorded(e)),
     }
-    let ended = attempt.await;
+    let ended = attempt().await;
     if let Ended::Unrecorded(_) = &ended {
         abort(st, key).await;
     }

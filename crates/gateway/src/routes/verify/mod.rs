@@ -164,12 +164,10 @@ async fn run(st: &AppState, req: ValidRequest, started: Instant) -> Response {
         .as_deref()
         .map(|key| IdempotencyKey { key_id, key });
     let fingerprint = || fingerprint(st, &req);
-    match idempotency::around(
-        st,
-        idempotency.as_ref(),
-        fingerprint,
-        attempt(st, &req, started),
-    )
+    // The attempt inline (the architecture test reads the steps in the order the text calls them).
+    match idempotency::around(st, idempotency.as_ref(), fingerprint, || {
+        attempt(st, &req, started)
+    })
     .await
     {
         Ok(ended) => answer::respond(counted(ended), key_id),
