@@ -15,7 +15,7 @@
 
 use super::verify::answer;
 use super::verify::idempotency::{self, IdempotencyKey};
-use super::verify::policy::{self, Limit};
+use super::verify::policy;
 use super::verify::record;
 use super::verify::request::{self, Subject};
 use super::verify::{Ended, Refusal};
@@ -31,7 +31,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use i18n::Msg;
-use limits::Window;
 use providers::InvalidField;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -242,13 +241,7 @@ async fn attempt(
 ) -> Ended<IdcheckView> {
     let mut entry = entry(st, req);
     let rec = |entry, answer, cached| finish(st, entry, answer, cached, idempotency, started);
-    let per_key = Limit {
-        per: st.cfg.limits.per_key_per_second,
-        bucket: format!("key:{}", req.caller.key_id),
-        window: Window::Second,
-        only_calls_made: false,
-    };
-    match policy::rate_limits(st, &[per_key]).await {
+    match policy::rate_limits(st, &[policy::per_key(st, &req.caller.key_id)]).await {
         Ok(_) => {}
         Err(Refusal::Recorded(e)) => return rec(entry, Err(e), false).await,
         Err(Refusal::Unrecorded(e)) => return Ended::Unrecorded(e),

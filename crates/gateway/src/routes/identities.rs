@@ -179,12 +179,7 @@ async fn compare(
     };
     let limits = &st.cfg.limits;
     let limits = [
-        Limit {
-            per: limits.per_key_per_second,
-            bucket: format!("key:{}", caller.key_id),
-            window: Window::Second,
-            only_calls_made: false,
-        },
+        policy::per_key(st, &caller.key_id),
         Limit {
             per: limits.match_per_openid_per_day,
             bucket: format!("match:{appid}:{openid}"),

@@ -56,18 +56,24 @@ pub(crate) struct Limit {
     pub only_calls_made: bool,
 }
 
+/// `limits.per_key_per_second` for an API key: one bucket per key for every route that checks a person
+/// (verifications, idchecks, identity matches), counting every attempt that reaches it.
+pub(crate) fn per_key(st: &AppState, key_id: &str) -> Limit {
+    Limit {
+        per: st.cfg.limits.per_key_per_second,
+        bucket: format!("key:{key_id}"),
+        window: Window::Second,
+        only_calls_made: false,
+    }
+}
+
 /// A verification's limits: `limits.per_key_per_second` for the API key (every attempt from here on counts),
 /// `limits.per_openid_per_day` for the user (only calls that reach WeChat count: an outage must not use up the
 /// user's day).
 pub(crate) fn verification_limits(st: &AppState, req: &ValidRequest) -> [Limit; 2] {
     let limits = &st.cfg.limits;
     [
-        Limit {
-            per: limits.per_key_per_second,
-            bucket: format!("key:{}", req.caller.key_id),
-            window: Window::Second,
-            only_calls_made: false,
-        },
+        per_key(st, &req.caller.key_id),
         Limit {
             per: limits.per_openid_per_day,
             bucket: format!("openid:{}:{}", req.appid, req.openid),
