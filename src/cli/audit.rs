@@ -176,12 +176,19 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                         ""
                     };
                     let anchored = match r.anchored_seq {
-                        Some(seq) => t::AUDIT_ANCHORED
-                            .cli_fill(&[("entries", &r.anchor_entries), ("seq", &seq)]),
+                        Some(seq) => t::AUDIT_ANCHORED.cli_fill(&[
+                            ("entries", &r.anchor_entries),
+                            ("seq", &store::chain::Position(seq)),
+                        ]),
                         None => String::new(),
                     };
+                    let chains = if r.chains > 1 {
+                        t::AUDIT_CHAINS.cli_fill(&[("chains", &r.chains)])
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{}{from}{anchored}",
+                        "{}{chains}{from}{anchored}",
                         t::AUDIT_CHAIN_OK.cli_fill(&[("rows", &r.rows)])
                     );
                     Ok(EXIT_OK)
@@ -189,7 +196,10 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 Err(e) => {
                     println!(
                         "{}",
-                        t::AUDIT_CHAIN_BROKEN.cli_fill(&[("seq", &e.seq()), ("error", &e)])
+                        t::AUDIT_CHAIN_BROKEN.cli_fill(&[
+                            ("seq", &store::chain::Position(e.seq())),
+                            ("error", &e)
+                        ])
                     );
                     Ok(EXIT_FAILURE)
                 }
@@ -247,17 +257,26 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 return Ok(EXIT_USAGE);
             }
             let (store, keys) = super::keys::open_with_keys(&cfg, OpenMode::ReadOnly).await?;
-            let Some(head) = store.chain_state().await?.head else {
-                println!("{}", t::AUDIT_HEAD_MISSING.cli());
-                return Ok(EXIT_FAILURE);
-            };
-            if let Err(e) = store::anchor::append(&out, &keys, &head) {
+            let mut heads = Vec::new();
+            for state in store.chain_states().await? {
+                let Some(head) = state.head else {
+                    println!("{}", t::AUDIT_HEAD_MISSING.cli());
+                    return Ok(EXIT_FAILURE);
+                };
+                heads.push(head);
+            }
+            if let Err(e) = store::anchor::append_all(&out, &keys, &heads) {
                 println!("{}", t::AUDIT_ANCHOR_FAILED.cli_fill(&[("error", &e)]));
                 return Ok(EXIT_FAILURE);
             }
+            let seqs = heads
+                .iter()
+                .map(|h| store::chain::Position(h.seq).to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             println!(
                 "{}",
-                t::AUDIT_ANCHORED_TO.cli_fill(&[("seq", &head.seq), ("path", &out.display())])
+                t::AUDIT_ANCHORED_TO.cli_fill(&[("seq", &seqs), ("path", &out.display())])
             );
             Ok(EXIT_OK)
         }

@@ -2,30 +2,49 @@
 //! `audit.anchor_every_rows` rows or `audit.anchor_every_secs` seconds (whichever comes first, and only when the
 //! chain has grown), and at shutdown. `audit verify` holds the database against it (`store::anchor`).
 //!
-//! With several instances, each keeps its own anchor on its own host: the head it anchors is the shared chain's,
-//! so every anchor vouches for the whole chain up to the moment it was written.
+//! Each anchor entry holds the heads of every chain (on PostgreSQL, one chain per gateway process), read
+//! together: with several instances, each keeps its own anchor on its own host, and every anchor vouches for
+//! all of the chains up to the moment it was written.
 
 use crate::state::AppState;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often the head is looked at (at most; less often when `anchor_every_secs` is smaller).
+/// How often the heads are looked at (at most; less often when `anchor_every_secs` is smaller).
 const LOOK: Duration = Duration::from_secs(1);
 
-/// Append the current signed head to `path`; returns its position. Runs the file write and its fsync off the
-/// runtime threads.
+/// Every chain's signed head, read together, and how many rows the chains have had appended in all (what makes
+/// an anchor due); `None` when a chain's head is missing.
+async fn heads(st: &AppState) -> anyhow::Result<(Vec<store::ChainLink>, Option<i64>)> {
+    let mut heads = Vec::new();
+    let mut complete = true;
+    for state in st.store.chain_states().await? {
+        match state.head {
+            Some(h) => heads.push(h),
+            None => complete = false,
+        }
+    }
+    let total = heads
+        .iter()
+        .map(|h| h.seq - store::chain::base(store::chain::chain_of(h.seq)))
+        .sum();
+    Ok((heads, Some(total).filter(|_| complete)))
+}
+
+/// Append every chain's current signed head to `path` (one write, one flush); returns how many rows the chains
+/// hold in all. Runs the file write and its fsync off the runtime threads.
 pub async fn anchor_now(st: &AppState, path: &Path) -> anyhow::Result<i64> {
-    let head = st.store.chain_state().await?.head.ok_or_else(|| {
-        anyhow::anyhow!("the audit chain head is missing; run `wxrealname audit verify`")
+    let (heads, total) = heads(st).await?;
+    let total = total.ok_or_else(|| {
+        anyhow::anyhow!("an audit chain head is missing; run `wxrealname audit verify`")
     })?;
     let keys = st.pii.audit_keys();
     let path = path.to_owned();
-    let seq = head.seq;
-    tokio::task::spawn_blocking(move || store::anchor::append(&path, &keys, &head)).await??;
-    Ok(seq)
+    tokio::task::spawn_blocking(move || store::anchor::append_all(&path, &keys, &heads)).await??;
+    Ok(total)
 }
 
-/// Whether to anchor now: always the first time; then once the chain has grown by `rows`, or has grown at all
+/// Whether to anchor now: always the first time; then once the chains have grown by `rows`, or have grown at all
 /// and `every` has passed since the last entry; a missing head (an error by itself) is retried every `every`.
 fn due(last: Option<(i64, Instant)>, head: Option<i64>, rows: i64, every: Duration) -> bool {
     match (last, head) {
@@ -35,27 +54,28 @@ fn due(last: Option<(i64, Instant)>, head: Option<i64>, rows: i64, every: Durati
     }
 }
 
-/// Say so, loudly, when the database starts out behind what its anchor recorded: it was rolled back (restored
-/// from a backup, or cut). The gateway still starts; `audit verify` fails until an operator has looked.
-fn warn_if_behind(st: &AppState, path: &Path, head: Option<i64>) {
+/// Say so, loudly, when a chain in the database starts out behind what its anchor recorded: it was rolled back
+/// (restored from a backup, or cut). The gateway still starts; `audit verify` fails until an operator has looked.
+fn warn_if_behind(st: &AppState, path: &Path, heads: &[store::ChainLink]) {
     let Ok(Some(entries)) = store::anchor::read(path) else {
         return;
     };
     let keys = st.pii.audit_keys();
-    let newest = entries
+    let chain_of = store::chain::chain_of;
+    for e in entries
         .iter()
         .filter(|e| keys.verifies(store::chain::LinkKind::Head, &e.link))
-        .map(|e| e.link.seq)
-        .max();
-    if let (Some(anchored), Some(head)) = (newest, head)
-        && anchored > head
     {
-        tracing::error!(
-            anchored,
-            head,
-            path = %path.display(),
-            "the audit chain in the database ends before what its anchor recorded: it was rolled back or cut; run `wxrealname audit verify`"
-        );
+        let head = heads.iter().find(|h| chain_of(h.seq) == chain_of(e.link.seq));
+        if head.is_none_or(|h| h.seq < e.link.seq) {
+            tracing::error!(
+                anchored = %store::chain::Position(e.link.seq),
+                head = ?head.map(|h| store::chain::Position(h.seq).to_string()),
+                path = %path.display(),
+                "an audit chain in the database ends before what its anchor recorded (or is gone): it was rolled back or cut; run `wxrealname audit verify`"
+            );
+            return;
+        }
     }
 }
 
@@ -68,25 +88,25 @@ pub async fn run(st: AppState, path: PathBuf) {
     let mut last: Option<(i64, Instant)> = None;
     loop {
         tick.tick().await;
-        let head = match st.store.chain_state().await {
-            Ok(s) => s.head.map(|h| h.seq),
+        let (heads, total) = match heads(&st).await {
+            Ok(h) => h,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the audit chain head for the anchor; will try again");
+                tracing::warn!(error = %e, "cannot read the audit chain heads for the anchor; will try again");
                 continue;
             }
         };
         if last.is_none() {
-            warn_if_behind(&st, &path, head);
+            warn_if_behind(&st, &path, &heads);
         }
-        if !due(last, head, rows, every) {
+        if !due(last, total, rows, every) {
             continue;
         }
         match anchor_now(&st, &path).await {
-            Ok(seq) => last = Some((seq, Instant::now())),
+            Ok(total) => last = Some((total, Instant::now())),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the audit anchor");
                 // Not again every second: at the next interval.
-                last = Some((head.unwrap_or(0), Instant::now()));
+                last = Some((total.unwrap_or(0), Instant::now()));
             }
         }
     }

@@ -134,11 +134,11 @@ impl Application {
         if let Some(task) = anchoring {
             task.abort();
         }
-        // The last word: the head as this process leaves it.
+        // The last word: the heads as this process leaves them.
         if let Some(path) = anchor {
             match crate::anchoring::anchor_now(&state, &path).await {
-                Ok(seq) => {
-                    tracing::info!(seq, path = %path.display(), "anchored the audit chain head")
+                Ok(rows) => {
+                    tracing::info!(rows, path = %path.display(), "anchored the audit chain heads")
                 }
                 Err(e) => {
                     tracing::error!(error = %e, path = %path.display(), "cannot write the audit anchor at shutdown")

@@ -7,12 +7,13 @@
 //! `audit verify` then fails when the database is behind the newest entry, or when a row differs from what an
 //! entry recorded.
 //!
-//! One JSON object per line: `{"v":1,"chain":"main","seq":N,"hash":"hex","at":ms,"mac":"hex"}`, the `mac`
-//! being the head's signature ([`crate::chain::AuditKeys`], kind `Head`). The file is created 0600 and only
+//! One JSON object per line: `{"v":1,"chain":"main","seq":N,"hash":"hex","at":ms,"mac":"hex"}`, one line per
+//! chain each time (a store with several chains, one per gateway process, has its heads anchored together), the
+//! `mac` being the head's signature ([`crate::chain::AuditKeys`], kind `Head`). The file is created 0600 and only
 //! ever appended to; each entry is flushed to disk before the call returns. A last line without its newline (a
 //! crash in the middle of a write) is ignored; any other line that does not parse counts as a forged entry.
 
-use crate::chain::{AuditKeys, LinkKind, MAIN_CHAIN};
+use crate::chain::{AuditKeys, LinkKind, chain_name, chain_of};
 use crate::model::ChainLink;
 use std::io::Write;
 use std::path::Path;
@@ -77,23 +78,33 @@ fn parse(line: &str) -> Option<AnchorEntry> {
 /// Append a signed head to the file at `path` (created 0600 if missing) and flush it to disk. The head must
 /// carry a valid signature: an anchor only ever vouches for what the key signed.
 pub fn append(path: &Path, keys: &AuditKeys, head: &ChainLink) -> crate::Result<()> {
-    if !keys.verifies(LinkKind::Head, head) {
-        return Err(crate::Error::Corrupt(
-            "the chain head is not signed by this key; not anchoring it (run `wxrealname audit verify`)"
-                .into(),
-        ));
+    append_all(path, keys, std::slice::from_ref(head))
+}
+
+/// Append the signed heads of several chains (read together) in one write, flushed to disk once: an anchor
+/// that binds them all at one moment.
+pub fn append_all(path: &Path, keys: &AuditKeys, heads: &[ChainLink]) -> crate::Result<()> {
+    let mut text = String::new();
+    for head in heads {
+        if !keys.verifies(LinkKind::Head, head) {
+            return Err(crate::Error::Corrupt(
+                "the chain head is not signed by this key; not anchoring it (run `wxrealname audit verify`)"
+                    .into(),
+            ));
+        }
+        let line = Line {
+            v: 1,
+            chain: chain_name(chain_of(head.seq)),
+            seq: head.seq,
+            hash: hex::encode(&head.hash),
+            at: head.at_ms,
+            mac: hex::encode(head.mac.as_deref().unwrap_or_default()),
+        };
+        text.push_str(
+            &serde_json::to_string(&line).map_err(|e| crate::Error::Corrupt(e.to_string()))?,
+        );
+        text.push('\n');
     }
-    let line = Line {
-        v: 1,
-        chain: MAIN_CHAIN.into(),
-        seq: head.seq,
-        hash: hex::encode(&head.hash),
-        at: head.at_ms,
-        mac: hex::encode(head.mac.as_deref().unwrap_or_default()),
-    };
-    let mut text =
-        serde_json::to_string(&line).map_err(|e| crate::Error::Corrupt(e.to_string()))?;
-    text.push('\n');
     let mut opts = std::fs::OpenOptions::new();
     opts.append(true).create(true);
     #[cfg(unix)]
@@ -102,7 +113,7 @@ pub fn append(path: &Path, keys: &AuditKeys, head: &ChainLink) -> crate::Result<
         opts.mode(0o600);
     }
     let mut f = opts.open(path)?;
-    // One write of a short line: with O_APPEND, several writers (processes on one host) never interleave.
+    // One write of a few short lines: with O_APPEND, several writers (processes on one host) never interleave.
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     Ok(())
@@ -135,7 +146,7 @@ mod tests {
         let got = read(&path).unwrap().unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].link, head);
-        assert_eq!(got[0].chain, MAIN_CHAIN);
+        assert_eq!(got[0].chain, crate::chain::MAIN_CHAIN);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

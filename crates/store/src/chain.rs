@@ -16,9 +16,48 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// The chain a signature is for. One chain per store today; the name is signed so that a later store with
-/// several chains (one per instance) cannot have one chain's head passed off as another's.
+/// The name of chain 1, the only chain of a SQLite store and the first of a PostgreSQL one.
 pub const MAIN_CHAIN: &str = "main";
+
+/// How many low bits of a row's `seq` are its position in its chain. A store may hold several chains (PostgreSQL:
+/// one per gateway process appending, so that no process ever waits for another's append); chain `n` (from 1)
+/// owns the positions `(n - 1) << 40` + 1, 2, ...: every `seq` is unique across chains without anything all
+/// appends must share, ordering by `seq` groups rows by chain, and chain 1's rows keep the positions they always
+/// had.
+pub const POSITION_BITS: u32 = 40;
+
+/// The chain a row or link at `seq` belongs to (from 1).
+pub fn chain_of(seq: i64) -> u32 {
+    u32::try_from((seq >> POSITION_BITS) + 1).unwrap_or(u32::MAX)
+}
+
+/// The `seq` of chain `n`'s genesis: its first row is at `base(n) + 1`.
+pub fn base(n: u32) -> i64 {
+    i64::from(n.max(1) - 1) << POSITION_BITS
+}
+
+/// The name a chain's signatures (and anchor entries) carry: [`MAIN_CHAIN`] for chain 1, `chain-N` otherwise.
+pub fn chain_name(n: u32) -> String {
+    if n <= 1 {
+        MAIN_CHAIN.to_owned()
+    } else {
+        format!("chain-{n}")
+    }
+}
+
+/// A `seq` as people read it: the position, and for a chain other than the first, which chain
+/// (`5` or `5 of chain 2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position(pub i64);
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match chain_of(self.0) {
+            1 => write!(f, "{}", self.0),
+            n => write!(f, "{} of chain {n}", self.0 - base(n)),
+        }
+    }
+}
 
 /// What a signature says about a link: "the chain ends here" or "the chain was purged up to here". Signed, so
 /// that one cannot be passed off as the other.
@@ -59,7 +98,9 @@ impl AuditKeys {
         self
     }
 
-    fn mac(key: &[u8; 32], kind: LinkKind, chain: &str, link: &ChainLink) -> Hmac<Sha256> {
+    /// The chain signed is the one `link.seq` lies in, by name: one chain's head cannot pass for another's.
+    fn mac(key: &[u8; 32], kind: LinkKind, link: &ChainLink) -> Hmac<Sha256> {
+        let chain = chain_name(chain_of(link.seq));
         let mut m = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
         m.update(b"wxrealname/audit-head/v1\0");
         m.update(match kind {
@@ -77,7 +118,7 @@ impl AuditKeys {
 
     /// The signature of `link` (its `mac` is ignored) under the current key.
     pub fn sign(&self, kind: LinkKind, link: &ChainLink) -> Vec<u8> {
-        Self::mac(&self.current, kind, MAIN_CHAIN, link)
+        Self::mac(&self.current, kind, link)
             .finalize()
             .into_bytes()
             .to_vec()
@@ -93,7 +134,7 @@ impl AuditKeys {
     /// (unsigned, forged, or for another chain). Compared in constant time.
     pub fn signer(&self, kind: LinkKind, link: &ChainLink) -> Option<bool> {
         let mac = link.mac.as_deref()?;
-        if Self::mac(&self.current, kind, MAIN_CHAIN, link)
+        if Self::mac(&self.current, kind, link)
             .verify_slice(mac)
             .is_ok()
         {
@@ -102,7 +143,7 @@ impl AuditKeys {
         self.previous
             .iter()
             .any(|k| {
-                Self::mac(k, kind, MAIN_CHAIN, link)
+                Self::mac(k, kind, link)
                     .verify_slice(mac)
                     .is_ok()
             })
@@ -178,23 +219,23 @@ pub fn link_hash(prev_hash: &[u8], seq: i64, e: &NewAuditEntry) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Why a chain does not verify.
+/// Why a chain does not verify. Positions are `seq`s (see [`Position`] for how they read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error(
-        "row {seq}: its prev_hash does not match the row before it (a row was removed or reordered)"
+        "row {}: its prev_hash does not match the row before it (a row was removed or reordered)", Position(*seq)
     )]
     BrokenLink { seq: i64 },
-    #[error("row {seq}: its hash does not match its contents (the row was edited)")]
+    #[error("row {}: its hash does not match its contents (the row was edited)", Position(*seq))]
     BadHash { seq: i64 },
-    #[error("row {seq}: expected position {expected} (rows are missing)")]
+    #[error("row {}: expected position {} (rows are missing)", Position(*seq), Position(*expected))]
     Gap { seq: i64, expected: i64 },
     #[error(
-        "the chain head says {head_seq}, but the last row is {last_seq} (rows at the end were removed)"
+        "the chain head says {}, but the last row is {} (rows at the end were removed)", Position(*head_seq), Position(*last_seq)
     )]
     Truncated { head_seq: i64, last_seq: i64 },
     #[error(
-        "row {seq}: the last row does not match the signed chain head (the chain was recomputed after an edit)"
+        "row {}: the last row does not match the signed chain head (the chain was recomputed after an edit)", Position(*seq)
     )]
     HeadMismatch { seq: i64 },
     #[error(
@@ -202,30 +243,38 @@ pub enum ChainError {
     )]
     MissingHead,
     #[error(
-        "the chain head (row {seq}) is not signed: it was written without the audit key, or its signature was removed"
+        "row {}: its chain has no head (a chain's head exists from its first append, so it was deleted)", Position(*seq)
+    )]
+    UnknownChain { seq: i64 },
+    #[error(
+        "the chain head (row {}) is not signed: it was written without the audit key, or its signature was removed", Position(*seq)
     )]
     UnsignedHead { seq: i64 },
     #[error(
-        "the chain head (row {seq}) is not signed by this key: it was forged or rewritten (or the master key is not the one that wrote it)"
+        "the chain head (row {}) is not signed by this key: it was forged or rewritten (or the master key is not the one that wrote it)", Position(*seq)
     )]
     ForgedHead { seq: i64 },
     #[error(
-        "the purge checkpoint (row {seq}) is not signed: it was written without the audit key, or its signature was removed"
+        "the purge checkpoint (row {}) is not signed: it was written without the audit key, or its signature was removed", Position(*seq)
     )]
     UnsignedCheckpoint { seq: i64 },
     #[error(
-        "the purge checkpoint (row {seq}) is not signed by this key: rows before it were removed behind a forged checkpoint"
+        "the purge checkpoint (row {}) is not signed by this key: rows before it were removed behind a forged checkpoint", Position(*seq)
     )]
     ForgedCheckpoint { seq: i64 },
     #[error(
-        "row {seq} lies beyond the signed chain head (row {head_seq}): it was added without the audit key"
+        "row {} lies beyond the signed chain head (row {}): it was added without the audit key", Position(*seq), Position(*head_seq)
     )]
     BeyondHead { seq: i64, head_seq: i64 },
     #[error(
-        "the anchor recorded row {anchor_seq}, but the database ends at row {head_seq}: rows were cut from the end, or an older copy of the database was put back"
+        "the anchor recorded row {}, but the database ends at row {}: rows were cut from the end, or an older copy of the database was put back", Position(*anchor_seq), Position(*head_seq)
     )]
     BehindAnchor { anchor_seq: i64, head_seq: i64 },
-    #[error("row {seq} differs from the anchor's record of it: the chain was rewritten")]
+    #[error(
+        "the anchor recorded row {}, but the database has no such chain: the chain (its head and its rows) was deleted", Position(*anchor_seq)
+    )]
+    MissingChain { anchor_seq: i64 },
+    #[error("row {} differs from the anchor's record of it: the chain was rewritten", Position(*seq))]
     AnchorMismatch { seq: i64 },
     #[error("anchor entry {line}: not signed by this key (forged, or written for another store)")]
     BadAnchor { line: usize },
@@ -239,6 +288,7 @@ impl ChainError {
             | Self::BadHash { seq }
             | Self::Gap { seq, .. }
             | Self::HeadMismatch { seq }
+            | Self::UnknownChain { seq }
             | Self::UnsignedHead { seq }
             | Self::ForgedHead { seq }
             | Self::UnsignedCheckpoint { seq }
@@ -247,30 +297,35 @@ impl ChainError {
             | Self::AnchorMismatch { seq } => *seq,
             Self::Truncated { last_seq, .. } => *last_seq + 1,
             Self::BehindAnchor { head_seq, .. } => *head_seq + 1,
+            Self::MissingChain { anchor_seq } => base(chain_of(*anchor_seq)) + 1,
             Self::MissingHead | Self::BadAnchor { .. } => 0,
         }
     }
 }
 
-/// Walks rows in order and checks every link. Feed it pages; call [`Verifier::finish`] at the end.
+/// Walks one chain's rows in order and checks every link. Feed it pages; call [`Verifier::finish`] at the end.
 #[derive(Debug)]
 pub struct Verifier {
     prev: Vec<u8>,
+    /// Where the chain starts: its genesis position, or its purge checkpoint's.
+    start: i64,
     next_seq: Option<i64>,
     pub rows: u64,
 }
 
 impl Verifier {
-    /// Start at the genesis, or at a purge checkpoint.
-    pub fn new(checkpoint: Option<&ChainLink>) -> Self {
+    /// Start chain `chain` at its genesis, or at its purge checkpoint.
+    pub fn new(chain: u32, checkpoint: Option<&ChainLink>) -> Self {
         match checkpoint {
             None => Self {
                 prev: GENESIS.to_vec(),
+                start: base(chain),
                 next_seq: None,
                 rows: 0,
             },
             Some(c) => Self {
                 prev: c.hash.clone(),
+                start: c.seq,
                 next_seq: Some(c.seq + 1),
                 rows: 0,
             },
@@ -298,9 +353,9 @@ impl Verifier {
         Ok(())
     }
 
-    /// The position of the last row seen (or of the checkpoint, or 0).
+    /// The position of the last row seen (or of the checkpoint, or the chain's genesis).
     pub fn last_seq(&self) -> i64 {
-        self.next_seq.map(|n| n - 1).unwrap_or(0)
+        self.next_seq.map(|n| n - 1).unwrap_or(self.start)
     }
 
     /// Compare the last row seen with the (signed) chain head, which catches rows cut from the end and a chain
@@ -320,52 +375,76 @@ impl Verifier {
     }
 }
 
-/// The result of walking a whole stored chain.
+/// The result of walking a whole stored audit trail (every chain in it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     pub rows: u64,
+    /// How many chains the store holds (1 for SQLite; PostgreSQL: one per gateway process that appended).
+    pub chains: usize,
     pub first_seq: Option<i64>,
+    /// The highest head of a chain with rows.
     pub last_seq: Option<i64>,
     pub from_checkpoint: bool,
     /// Anchor entries checked against the chain (entries for rows purged since are counted but not compared).
     pub anchor_entries: usize,
-    /// The newest position the anchor vouches for.
+    /// The newest position the anchor vouches for (the highest `seq` among its entries).
     pub anchored_seq: Option<i64>,
 }
 
-/// The signed head as it is now; an unsigned or forged one is an error.
-async fn signed_head(
-    store: &dyn crate::Store,
-    keys: &AuditKeys,
-) -> crate::Result<Result<(ChainLink, Option<ChainLink>), ChainError>> {
-    let state = store.chain_state().await?;
-    let Some(head) = state.head else {
-        return Ok(Err(ChainError::MissingHead));
-    };
-    if head.mac.is_none() {
-        return Ok(Err(ChainError::UnsignedHead { seq: head.seq }));
-    }
-    if !keys.verifies(LinkKind::Head, &head) {
-        return Ok(Err(ChainError::ForgedHead { seq: head.seq }));
-    }
-    if let Some(cp) = &state.checkpoint {
-        if cp.mac.is_none() {
-            return Ok(Err(ChainError::UnsignedCheckpoint { seq: cp.seq }));
-        }
-        if !keys.verifies(LinkKind::Checkpoint, cp) {
-            return Ok(Err(ChainError::ForgedCheckpoint { seq: cp.seq }));
-        }
-    }
-    Ok(Ok((head, state.checkpoint)))
+/// A chain's signed ends, checked.
+#[derive(Debug, Clone)]
+struct Ends {
+    head: ChainLink,
+    checkpoint: Option<ChainLink>,
 }
 
-/// Walk every stored row from the genesis or the purge checkpoint up to the signed head, and hold the result
-/// against the anchor's entries (read before this call: see [`crate::anchor::read`]). `Ok(Err(_))` names the
-/// first failure.
+/// Every chain's signed ends as they are now, by chain; an unsigned or forged one is an error.
+async fn signed_chains(
+    store: &dyn crate::Store,
+    keys: &AuditKeys,
+) -> crate::Result<Result<std::collections::BTreeMap<u32, Ends>, ChainError>> {
+    let mut out = std::collections::BTreeMap::new();
+    for state in store.chain_states().await? {
+        let Some(head) = state.head else {
+            return Ok(Err(match state.chain {
+                1 => ChainError::MissingHead,
+                n => ChainError::UnknownChain { seq: base(n) + 1 },
+            }));
+        };
+        if head.mac.is_none() {
+            return Ok(Err(ChainError::UnsignedHead { seq: head.seq }));
+        }
+        if !keys.verifies(LinkKind::Head, &head) || chain_of(head.seq) != state.chain {
+            return Ok(Err(ChainError::ForgedHead { seq: head.seq }));
+        }
+        if let Some(cp) = &state.checkpoint {
+            if cp.mac.is_none() {
+                return Ok(Err(ChainError::UnsignedCheckpoint { seq: cp.seq }));
+            }
+            if !keys.verifies(LinkKind::Checkpoint, cp) || chain_of(cp.seq) != state.chain {
+                return Ok(Err(ChainError::ForgedCheckpoint { seq: cp.seq }));
+            }
+        }
+        out.insert(
+            state.chain,
+            Ends {
+                head,
+                checkpoint: state.checkpoint,
+            },
+        );
+    }
+    Ok(Ok(out))
+}
+
+/// Walk every stored row of every chain from its genesis or purge checkpoint up to its signed head, and hold the
+/// result against the anchor's entries (read before this call: see [`crate::anchor::read`]). `Ok(Err(_))` names
+/// the first failure.
 ///
-/// Every row must lie at or before a signed head. A row found beyond the head read at the start may have been
-/// appended during the walk (by this or another gateway process, which commits the row and its head together):
-/// the head is read again, and only a row beyond that one too is an error.
+/// Rows come in `seq` order, so one chain after another. Every row must lie at or before its chain's signed
+/// head. A row found beyond the head read at the start may have been appended during the walk (by this or
+/// another gateway process, which commits the row and its head together): the heads are read again, and only a
+/// row beyond that one too is an error. So is a row of a chain with no head, after a fresh read (a gateway
+/// process may have started its chain during the walk).
 pub async fn verify_store(
     store: &dyn crate::Store,
     keys: &AuditKeys,
@@ -373,53 +452,86 @@ pub async fn verify_store(
 ) -> crate::Result<Result<VerifyReport, ChainError>> {
     const PAGE: i64 = 2000;
     for (i, a) in anchor.iter().enumerate() {
-        if !keys.verifies(LinkKind::Head, &a.link) || a.chain != MAIN_CHAIN {
+        if !keys.verifies(LinkKind::Head, &a.link) || a.chain != chain_name(chain_of(a.link.seq)) {
             return Ok(Err(ChainError::BadAnchor { line: i + 1 }));
         }
     }
-    // Read after the anchor: the head is then at least as far as anything the anchor holds.
-    let (mut head, checkpoint) = match signed_head(store, keys).await? {
-        Ok(h) => h,
+    // Read after the anchor: the heads are then at least as far as anything the anchor holds.
+    let mut chains = match signed_chains(store, keys).await? {
+        Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let anchored = anchor.iter().map(|a| a.link.seq).max();
-    if let Some(a) = anchored.filter(|a| *a > head.seq) {
-        return Ok(Err(ChainError::BehindAnchor {
-            anchor_seq: a,
-            head_seq: head.seq,
-        }));
+    let mut anchored_per_chain = std::collections::BTreeMap::<u32, i64>::new();
+    for a in anchor {
+        let top = anchored_per_chain.entry(chain_of(a.link.seq)).or_insert(a.link.seq);
+        *top = (*top).max(a.link.seq);
+    }
+    for (n, a) in &anchored_per_chain {
+        match chains.get(n) {
+            None => return Ok(Err(ChainError::MissingChain { anchor_seq: *a })),
+            Some(c) if *a > c.head.seq => {
+                return Ok(Err(ChainError::BehindAnchor {
+                    anchor_seq: *a,
+                    head_seq: c.head.seq,
+                }));
+            }
+            Some(_) => {}
+        }
     }
     let expect: std::collections::HashMap<i64, &[u8]> = anchor
         .iter()
         .map(|a| (a.link.seq, a.link.hash.as_slice()))
         .collect();
-    if let Some(cp) = &checkpoint
-        && expect
-            .get(&cp.seq)
-            .is_some_and(|h| *h != cp.hash.as_slice())
-    {
-        return Ok(Err(ChainError::AnchorMismatch { seq: cp.seq }));
+    for c in chains.values() {
+        if let Some(cp) = &c.checkpoint
+            && expect
+                .get(&cp.seq)
+                .is_some_and(|h| *h != cp.hash.as_slice())
+        {
+            return Ok(Err(ChainError::AnchorMismatch { seq: cp.seq }));
+        }
     }
-    let mut v = Verifier::new(checkpoint.as_ref());
-    let mut after = checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
-    let mut first_seq = None;
+    let mut walk = Walk::default();
+    let mut after = 0;
     loop {
         let page = store.audit_page(after, None, PAGE).await?;
         for r in &page {
-            if r.seq > head.seq {
-                match signed_head(store, keys).await? {
-                    Ok((fresh, _)) if fresh.seq >= r.seq => head = fresh,
+            let n = chain_of(r.seq);
+            if walk.chain != Some(n) {
+                if let Err(e) = walk.finish_up_to(&chains, n) {
+                    return Ok(Err(e));
+                }
+                if !chains.contains_key(&n) {
+                    chains = match signed_chains(store, keys).await? {
+                        Ok(c) if c.contains_key(&n) => c,
+                        Ok(_) => return Ok(Err(ChainError::UnknownChain { seq: r.seq })),
+                        Err(e) => return Ok(Err(e)),
+                    };
+                }
+                walk.start(n, &chains[&n]);
+            }
+            let (head_seq, checkpoint_seq) = match chains.get(&n) {
+                Some(c) => (c.head.seq, c.checkpoint.as_ref().map(|cp| cp.seq)),
+                None => return Ok(Err(ChainError::UnknownChain { seq: r.seq })),
+            };
+            if checkpoint_seq.is_some_and(|c| r.seq <= c) {
+                // Left behind by nothing we know of, and vouched for by nothing: a purge deletes up to its
+                // checkpoint in the same transaction. Not part of the chain either way.
+                continue;
+            }
+            if r.seq > head_seq {
+                match signed_chains(store, keys).await? {
+                    Ok(fresh) if fresh.get(&n).is_some_and(|c| c.head.seq >= r.seq) => chains = fresh,
                     Ok(_) => {
                         return Ok(Err(ChainError::BeyondHead {
                             seq: r.seq,
-                            head_seq: head.seq,
+                            head_seq,
                         }));
                     }
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            first_seq.get_or_insert(r.seq);
-            if let Err(e) = v.push(r) {
+            if let Err(e) = walk.push(r) {
                 return Ok(Err(e));
             }
             if expect.get(&r.seq).is_some_and(|h| *h != r.hash.as_slice()) {
@@ -427,23 +539,87 @@ pub async fn verify_store(
             }
         }
         match page.last() {
-            // A full page, or a short one read before the rows up to a head read since were all visible to it:
-            // go on. An empty page ends the walk (rows missing at the end are then named by `finish`).
-            Some(last) if page.len() as i64 == PAGE || last.seq < head.seq => after = last.seq,
+            // A full page, or a short one read before rows up to a head read since were all visible to it: go
+            // on. An empty page ends the walk (rows missing at the end are then named by `finish`).
+            Some(last) if page.len() as i64 == PAGE || rows_beyond(&chains, last.seq) => {
+                after = last.seq
+            }
             _ => break,
         }
     }
-    if let Err(e) = v.finish(&head) {
+    if let Err(e) = walk.finish_up_to(&chains, u32::MAX) {
         return Ok(Err(e));
     }
+    let last_seq = chains
+        .values()
+        .map(|c| c.head.seq)
+        .filter(|s| walk.rows > 0 && *s > base(chain_of(*s)))
+        .max();
     Ok(Ok(VerifyReport {
-        rows: v.rows,
-        first_seq,
-        last_seq: Some(head.seq).filter(|_| v.rows > 0),
-        from_checkpoint: checkpoint.is_some(),
+        rows: walk.rows,
+        chains: chains.len(),
+        first_seq: walk.first_seq,
+        last_seq,
+        from_checkpoint: chains.values().any(|c| c.checkpoint.is_some()),
         anchor_entries: anchor.len(),
-        anchored_seq: anchored,
+        anchored_seq: anchored_per_chain.values().copied().max(),
     }))
+}
+
+/// Whether some chain's head says it has rows after `seq` (in `seq` order).
+fn rows_beyond(chains: &std::collections::BTreeMap<u32, Ends>, seq: i64) -> bool {
+    chains.iter().any(|(n, c)| {
+        let start = c.checkpoint.as_ref().map_or(base(*n), |cp| cp.seq);
+        c.head.seq > seq.max(start)
+    })
+}
+
+/// Where [`verify_store`]'s walk is: the chain it is in, and the chains it has finished.
+#[derive(Debug, Default)]
+struct Walk {
+    chain: Option<u32>,
+    verifier: Option<Verifier>,
+    rows: u64,
+    first_seq: Option<i64>,
+}
+
+impl Walk {
+    fn start(&mut self, n: u32, ends: &Ends) {
+        self.chain = Some(n);
+        self.verifier = Some(Verifier::new(n, ends.checkpoint.as_ref()));
+    }
+
+    fn push(&mut self, r: &AuditRecord) -> Result<(), ChainError> {
+        let v = self.verifier.as_mut().expect("a chain is started first");
+        v.push(r)?;
+        self.rows += 1;
+        self.first_seq.get_or_insert(r.seq);
+        Ok(())
+    }
+
+    /// Finish the chain in hand and every chain before `next` that had no rows to walk.
+    fn finish_up_to(
+        &mut self,
+        chains: &std::collections::BTreeMap<u32, Ends>,
+        next: u32,
+    ) -> Result<(), ChainError> {
+        if let (Some(n), Some(v)) = (self.chain, self.verifier.take()) {
+            match chains.get(&n) {
+                Some(ends) => v.finish(&ends.head)?,
+                None => {
+                    return Err(ChainError::UnknownChain {
+                        seq: v.last_seq(),
+                    });
+                }
+            }
+        }
+        let from = self.chain.map_or(0, |n| n + 1);
+        for (n, ends) in chains.range(from..next) {
+            Verifier::new(*n, ends.checkpoint.as_ref()).finish(&ends.head)?;
+        }
+        self.chain = None;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

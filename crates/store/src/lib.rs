@@ -92,10 +92,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<AuditRecord>>;
     /// The newest rows, newest first.
     async fn recent(&self, limit: i64) -> Result<Vec<AuditRecord>>;
-    /// The chain's signed head and purge checkpoint, read together.
+    /// The first chain's signed head and purge checkpoint, read together (a SQLite store's only chain).
     async fn chain_state(&self) -> Result<ChainState>;
-    /// Delete audit rows older than `before_ms` (from the start of the chain only), after writing a signed
-    /// checkpoint so the rest still verifies; the only way audit rows are deleted (a trigger refuses any other
+    /// Every chain's signed head and purge checkpoint, read together, by chain number; chain 1 is always there
+    /// (with no head if it was deleted). PostgreSQL holds a chain per gateway process that appended (see
+    /// [`chain::POSITION_BITS`]).
+    async fn chain_states(&self) -> Result<Vec<ChainState>>;
+    /// Delete audit rows older than `before_ms` (from the start of each chain only), after writing a signed
+    /// checkpoint per chain so the rest still verifies; the only way audit rows are deleted (a trigger refuses any other
     /// delete). Also forgets replay-guard entries older than `before_ms`.
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport>;
     /// Forget replay-guard entries used before `codes_before_ms` and finished idempotency answers created before

@@ -142,8 +142,11 @@ pub struct ChainLink {
     pub mac: Option<Vec<u8>>,
 }
 
+/// One chain's ends (see [`crate::chain::POSITION_BITS`] for what a chain is).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainState {
+    /// Which chain, from 1.
+    pub chain: u32,
     /// Always present once the gateway has opened the store (at position 0 before the first row): a missing
     /// head means it was deleted.
     pub head: Option<ChainLink>,
@@ -154,7 +157,10 @@ pub struct ChainState {
 pub struct PurgeReport {
     pub rows_deleted: u64,
     pub codes_forgotten: u64,
+    /// The checkpoint of the last chain purged (for one chain, its checkpoint).
     pub checkpoint_seq: Option<i64>,
+    /// How many chains had rows purged.
+    pub chains_purged: usize,
 }
 
 mod hex_bytes {

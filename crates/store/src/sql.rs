@@ -90,33 +90,36 @@ statements! {
     VERIFICATION = "SELECT * FROM audit WHERE id = $1";
     IDENTITY = "SELECT * FROM identities WHERE appid = $1 AND openid = $2";
     AUDIT_PAGE = "SELECT * FROM audit WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3";
-    RECENT = "SELECT * FROM audit ORDER BY seq DESC LIMIT $1";
+    /// Newest first by time: with several chains, `seq` orders by chain first.
+    RECENT = "SELECT * FROM audit ORDER BY at DESC, seq DESC LIMIT $1";
 
-    // The chain's ends, and signing them when a store is opened.
-    WRITE_HEAD = "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES (1, $1, $2, $3, $4)
+    // A chain's ends (`id` is the chain's number), and signing them when a store is opened.
+    HEAD = "SELECT seq, hash, at, mac FROM chain_head WHERE id = $1";
+    WRITE_HEAD = "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES ($5, $1, $2, $3, $4)
         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac";
-    CHECKPOINT = "SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = 1";
-    SIGN_CHECKPOINT = "UPDATE audit_checkpoint SET mac = $1 WHERE id = 1";
+    CHECKPOINT = "SELECT seq, hash, purged_at, mac FROM audit_checkpoint WHERE id = $1";
+    SIGN_CHECKPOINT = "UPDATE audit_checkpoint SET mac = $1 WHERE id = $2";
     /// Whether this release's migration has just added signatures and not yet signed what it found.
     SEAL_PENDING = "SELECT EXISTS (SELECT 1 FROM audit_seal_pending)";
     SEAL_DONE = "DELETE FROM audit_seal_pending";
     NO_AUDIT_ROWS = "SELECT NOT EXISTS (SELECT 1 FROM audit)";
 
-    // Retention: prune, and purge (a prefix of the chain behind a signed checkpoint and a permit).
+    // Retention: prune, and purge (a prefix of each chain behind a signed checkpoint and a permit; a chain's rows
+    // are those with `$2 < seq <= $3`, its genesis and the next chain's).
     FORGET_CODES = "DELETE FROM used_codes WHERE used_at < $1";
     /// Only finished answers: an in-progress key belongs to a running request.
     FORGET_IDEMPOTENT_ANSWERS = "DELETE FROM idempotency WHERE created_at < $1 AND status IS NOT NULL";
     FORGET_IDEMPOTENCY = "DELETE FROM idempotency WHERE created_at < $1";
-    /// The first row new enough to keep.
-    PURGE_KEEP_FROM = "SELECT MIN(seq) FROM audit WHERE at >= $1";
-    /// The last row to purge: the checkpoint's position and hash.
-    PURGE_LAST = "SELECT seq, hash FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT 1";
-    WRITE_CHECKPOINT = "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES (1, $1, $2, $3, $4)
+    /// The chain's first row new enough to keep.
+    PURGE_KEEP_FROM = "SELECT MIN(seq) FROM audit WHERE at >= $1 AND seq > $2 AND seq <= $3";
+    /// The chain's last row to purge (before `$1`, after its genesis `$2`): the checkpoint's position and hash.
+    PURGE_LAST = "SELECT seq, hash FROM audit WHERE seq < $1 AND seq > $2 ORDER BY seq DESC LIMIT 1";
+    WRITE_CHECKPOINT = "INSERT INTO audit_checkpoint (id, seq, hash, purged_at, mac) VALUES ($5, $1, $2, $3, $4)
         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
         purged_at = excluded.purged_at, mac = excluded.mac";
-    GRANT_PURGE_PERMIT = "INSERT INTO audit_purge_permit (id, upto) VALUES (1, $1)
+    GRANT_PURGE_PERMIT = "INSERT INTO audit_purge_permit (id, upto) VALUES ($2, $1)
         ON CONFLICT (id) DO UPDATE SET upto = excluded.upto";
-    PURGE_ROWS = "DELETE FROM audit WHERE seq <= $1";
+    PURGE_ROWS = "DELETE FROM audit WHERE seq <= $1 AND seq > $2";
     DROP_PURGE_PERMIT = "DELETE FROM audit_purge_permit";
     }
 

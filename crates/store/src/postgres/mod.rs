@@ -77,11 +77,15 @@ impl PgStore {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(true)
         };
-        // The writer's two lanes keep a connection each, from a pool of their own: they never wait for (or
-        // starve) the readers.
-        let writer_pool = pool_options()
-            .max_connections(2)
-            .connect_lazy_with(opts.clone());
+        // The writer's two lanes keep a connection each, from a pool of one of their own: they never wait for
+        // (or starve) the readers, and the chain lane's session (which holds its chain) is the same session
+        // from batch to batch unless it fails.
+        let lane_opts = opts.clone();
+        let lane_pool = move || {
+            pool_options()
+                .max_connections(1)
+                .connect_lazy_with(lane_opts.clone())
+        };
         let pool = pool_options()
             .max_connections(pool_size)
             .connect_with(opts)
@@ -110,7 +114,7 @@ impl PgStore {
             (rows_rx, writer::Lane::Rows),
         ];
         for (rx, lane) in lanes {
-            tokio::spawn(writer::run(writer_pool.clone(), rx, lane));
+            tokio::spawn(writer::run(lane_pool(), rx, lane));
         }
         Ok(Self {
             pool,
@@ -120,8 +124,13 @@ impl PgStore {
     }
 }
 
-/// The head, locked until the transaction ends: how appends from several processes take turns.
-const HEAD_FOR_UPDATE: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 FOR UPDATE";
+/// A chain's head, locked until the transaction ends: how appends of processes that share a chain take turns.
+const HEAD_FOR_UPDATE: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = $1 FOR UPDATE";
+
+/// Every chain's head and checkpoint, by chain, in one snapshot (chain 1 always, with or without a head).
+const CHAIN_STATES: &str = "SELECT id, h.seq, h.hash, h.at, h.mac, c.seq, c.hash, c.purged_at, c.mac
+    FROM (SELECT 1 AS id UNION SELECT id FROM chain_head UNION SELECT id FROM audit_checkpoint) ids
+    LEFT JOIN chain_head h USING (id) LEFT JOIN audit_checkpoint c USING (id) ORDER BY id";
 
 type LinkRow = (i64, Vec<u8>, i64, Option<Vec<u8>>);
 
@@ -134,45 +143,71 @@ fn link((seq, hash, at_ms, mac): LinkRow) -> ChainLink {
     }
 }
 
-/// Write the (signed) head: the row is created when missing, as SQLite's writer does.
-pub(super) async fn write_head(conn: &mut sqlx::PgConnection, head: &ChainLink) -> Result<()> {
+/// Write chain `chain`'s (signed) head: the row is created when missing, as SQLite's writer does.
+pub(super) async fn write_head(
+    conn: &mut sqlx::PgConnection,
+    chain: u32,
+    head: &ChainLink,
+) -> Result<()> {
     sqlx::query(sql::WRITE_HEAD)
         .bind(head.seq)
         .bind(&head.hash)
         .bind(head.at_ms)
         .bind(&head.mac)
+        .bind(chain as i32)
         .execute(conn)
         .await?;
     Ok(())
 }
 
+/// Every chain's number, the first always there.
+async fn chain_ids(conn: &mut sqlx::PgConnection) -> Result<Vec<u32>> {
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT 1 UNION SELECT id FROM chain_head ORDER BY 1")
+        .fetch_all(conn)
+        .await?;
+    Ok(ids.into_iter().filter_map(|n| u32::try_from(n).ok()).collect())
+}
+
 /// Sign what this release's migration found unsigned, or what an earlier master key signed (see
 /// [`writes::seal`]), in one transaction with the removal of the migration's marker. With several processes
-/// starting at once, the head's row lock makes them take turns; the second finds nothing left to do.
+/// starting at once, the heads' row locks make them take turns; the second finds nothing left to do. Only the
+/// first chain can predate signatures; every chain is signed again after a master-key rotation.
 async fn seal(pool: &PgPool, keys: &AuditKeys) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let head: Option<LinkRow> = sqlx::query_as(HEAD_FOR_UPDATE)
-        .fetch_optional(&mut *tx)
-        .await?;
     let pending: bool = sqlx::query_scalar(sql::SEAL_PENDING)
         .fetch_one(&mut *tx)
         .await?;
     let empty: bool = sqlx::query_scalar(sql::NO_AUDIT_ROWS)
         .fetch_one(&mut *tx)
         .await?;
-    let checkpoint: Option<LinkRow> = sqlx::query_as(sql::CHECKPOINT)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (head, checkpoint) = (head.map(link), checkpoint.map(link));
-    let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
-    if let Some(h) = &seal.head {
-        write_head(&mut tx, h).await?;
-    }
-    if let Some(c) = &seal.checkpoint {
-        sqlx::query(sql::SIGN_CHECKPOINT)
-            .bind(&c.mac)
-            .execute(&mut *tx)
+    for chain in chain_ids(&mut tx).await? {
+        let head: Option<LinkRow> = sqlx::query_as(HEAD_FOR_UPDATE)
+            .bind(chain as i32)
+            .fetch_optional(&mut *tx)
             .await?;
+        let checkpoint: Option<LinkRow> = sqlx::query_as(sql::CHECKPOINT)
+            .bind(chain as i32)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (head, checkpoint) = (head.map(link), checkpoint.map(link));
+        let first = chain == 1;
+        let seal = writes::seal(
+            keys,
+            pending && first,
+            empty && first,
+            head.as_ref(),
+            checkpoint.as_ref(),
+        );
+        if let Some(h) = &seal.head {
+            write_head(&mut tx, chain, h).await?;
+        }
+        if let Some(c) = &seal.checkpoint {
+            sqlx::query(sql::SIGN_CHECKPOINT)
+                .bind(&c.mac)
+                .bind(chain as i32)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     sqlx::query(sql::SEAL_DONE).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -339,10 +374,14 @@ impl Store for PgStore {
     }
 
     async fn chain_state(&self) -> Result<ChainState> {
-        // One statement, one snapshot: the head and the checkpoint agree even while others append or purge.
-        // seq, hash, at, mac of one side of the join; both sides in one row.
-        type Side = (Option<i64>, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>);
-        type Both = (
+        let states = self.chain_states().await?;
+        Ok(states.into_iter().find(|c| c.chain == 1).unwrap_or_default())
+    }
+
+    async fn chain_states(&self) -> Result<Vec<ChainState>> {
+        // One statement, one snapshot: heads and checkpoints agree even while others append or purge.
+        type Row = (
+            i32,
             Option<i64>,
             Option<Vec<u8>>,
             Option<i64>,
@@ -352,14 +391,8 @@ impl Store for PgStore {
             Option<i64>,
             Option<Vec<u8>>,
         );
-        let row: Both = sqlx::query_as(
-            "SELECT h.seq, h.hash, h.at, h.mac, c.seq, c.hash, c.purged_at, c.mac FROM (SELECT 1 AS id) one
-             LEFT JOIN chain_head h ON h.id = one.id
-             LEFT JOIN audit_checkpoint c ON c.id = one.id",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let side = |(seq, hash, at, mac): Side| {
+        let rows: Vec<Row> = sqlx::query_as(CHAIN_STATES).fetch_all(&self.pool).await?;
+        let side = |seq: Option<i64>, hash: Option<Vec<u8>>, at: Option<i64>, mac| {
             Some(ChainLink {
                 seq: seq?,
                 hash: hash?,
@@ -367,10 +400,14 @@ impl Store for PgStore {
                 mac,
             })
         };
-        Ok(ChainState {
-            head: side((row.0, row.1, row.2, row.3)),
-            checkpoint: side((row.4, row.5, row.6, row.7)),
-        })
+        Ok(rows
+            .into_iter()
+            .map(|r| ChainState {
+                chain: u32::try_from(r.0).unwrap_or(0),
+                head: side(r.1, r.2, r.3, r.4),
+                checkpoint: side(r.5, r.6, r.7, r.8),
+            })
+            .collect())
     }
 
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
@@ -387,44 +424,60 @@ impl Store for PgStore {
 
     async fn purge_audit(&self, before_ms: i64, now_ms: i64) -> Result<PurgeReport> {
         let mut tx = self.pool.begin().await?;
-        // Hold the chain head so that no process appends between choosing the checkpoint and deleting.
-        sqlx::query("SELECT seq FROM chain_head WHERE id = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await?;
-        // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-        let keep_from: Option<i64> = sqlx::query_scalar(sql::PURGE_KEEP_FROM)
-            .bind(before_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-        let last: Option<(i64, Vec<u8>)> = sqlx::query_as(sql::PURGE_LAST)
-            .bind(keep_from.unwrap_or(i64::MAX))
-            .fetch_optional(&mut *tx)
-            .await?;
         let mut report = PurgeReport::default();
-        if let Some((seq, hash)) = last {
+        for chain in chain_ids(&mut tx).await? {
+            // Hold the chain's head so that no process appends to it between choosing the checkpoint and
+            // deleting (heads are taken in chain order, as by every purge).
+            sqlx::query(HEAD_FOR_UPDATE)
+                .bind(chain as i32)
+                .execute(&mut *tx)
+                .await?;
+            let (genesis, end) = (
+                crate::chain::base(chain),
+                crate::chain::base(chain.saturating_add(1)),
+            );
+            // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
+            let keep_from: Option<i64> = sqlx::query_scalar(sql::PURGE_KEEP_FROM)
+                .bind(before_ms)
+                .bind(genesis)
+                .bind(end)
+                .fetch_one(&mut *tx)
+                .await?;
+            let last: Option<(i64, Vec<u8>)> = sqlx::query_as(sql::PURGE_LAST)
+                .bind(keep_from.unwrap_or(end))
+                .bind(genesis)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((seq, hash)) = last else {
+                continue;
+            };
             // The signed checkpoint first, then the rows: the trigger lets a delete through only up to the
-            // position the permit names, and the permit lives only inside this transaction.
+            // position the chain's permit names, and the permit lives only inside this transaction.
             let cp = writes::new_checkpoint(&self.keys, seq, hash, now_ms);
             sqlx::query(sql::WRITE_CHECKPOINT)
                 .bind(cp.seq)
                 .bind(&cp.hash)
                 .bind(cp.at_ms)
                 .bind(&cp.mac)
+                .bind(chain as i32)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(sql::GRANT_PURGE_PERMIT)
                 .bind(seq)
+                .bind(chain as i32)
                 .execute(&mut *tx)
                 .await?;
             let done = sqlx::query(sql::PURGE_ROWS)
                 .bind(seq)
+                .bind(genesis)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(sql::DROP_PURGE_PERMIT)
                 .execute(&mut *tx)
                 .await?;
-            report.rows_deleted = done.rows_affected();
+            report.rows_deleted += done.rows_affected();
             report.checkpoint_seq = Some(seq);
+            report.chains_purged += 1;
         }
         let codes = sqlx::query(sql::FORGET_CODES)
             .bind(before_ms)

@@ -50,7 +50,7 @@ use tokio::sync::mpsc;
 /// no head at all when the row is gone).
 const APPEND: &str = "WITH head AS (
         UPDATE chain_head SET seq = $1, hash = $2, at = $3, mac = $4
-        WHERE id = 1 AND seq = $5 AND hash = $6 AND mac = $7 RETURNING 1
+        WHERE id = $46 AND seq = $5 AND hash = $6 AND mac = $7 RETURNING 1
     ), audit_rows AS (
         INSERT INTO audit (seq, id, at, key_id, appid, openid, masked_name, masked_cred_id, blind_cred,
             blind_pair, key_version, purpose, outcome, error_code, errcode, verify_openid, verify_real_name, minor,
@@ -75,7 +75,7 @@ const APPEND: &str = "WITH head AS (
         FROM UNNEST($42::integer[], $43::text[], $44::text[], $45::text[]) AS a (status, body, key_id, idem_key)
         WHERE i.key_id = a.key_id AND i.idem_key = a.idem_key AND EXISTS (SELECT 1 FROM head)
     ), latest AS (
-        SELECT seq, hash, at, mac FROM chain_head WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM head) FOR SHARE
+        SELECT seq, hash, at, mac FROM chain_head WHERE id = $46 AND NOT EXISTS (SELECT 1 FROM head) FOR SHARE
     )
     SELECT (SELECT count(*) FROM head), l.seq, l.hash, l.at, l.mac FROM (SELECT 1) one LEFT JOIN latest l ON true";
 
@@ -83,8 +83,17 @@ const APPEND: &str = "WITH head AS (
 const RESERVE_CODES: &str = "INSERT INTO used_codes (code_hash, appid, used_at)
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING RETURNING code_hash";
 
-/// The head as stored, not locked.
-const HEAD: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1";
+/// Take chain `$1` for this session, if no other session holds it. The lock's first key is the schema's, so
+/// stores in different schemas of one database do not contend.
+const TRY_CLAIM: &str = "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
+/// The same, waiting (for as long as the transaction's `lock_timeout` lets it).
+const CLAIM: &str = "SELECT pg_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
+/// A new chain: its genesis head, signed. Nothing if another process made it first.
+const NEW_CHAIN: &str = "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (id) DO NOTHING";
+/// How long a process waits for the lowest chain when every chain is held, before it starts a chain of its own:
+/// a process that has just stopped (or a store just dropped) may still be letting its chain go.
+const CLAIM_WAIT: &str = "200ms";
 
 /// A lane's connection is tested again (by the pool) after this long unused: a server restart or a network
 /// cut while idle fails the test rather than the next batch.
@@ -136,7 +145,12 @@ pub(super) enum Lane {
 
 impl Lane {
     pub(super) fn chain(keys: AuditKeys) -> Self {
-        Lane::Chain(Chain { keys, head: None })
+        Lane::Chain(Chain {
+            keys,
+            head: None,
+            chain: None,
+            session: None,
+        })
     }
 
     /// A batch split into the parts that are each written by one statement (or transaction).
@@ -160,10 +174,11 @@ impl Lane {
     async fn apply(
         &mut self,
         conn: &mut PgConnection,
+        fresh: bool,
         writes: &[Write],
     ) -> Result<Vec<Done>, Failed> {
         match self {
-            Lane::Chain(chain) => chain.append(conn, writes).await,
+            Lane::Chain(chain) => chain.append(conn, fresh, writes).await,
             Lane::Rows => match writes {
                 [one] if !matches!(one, Write::ReserveCode { .. }) => {
                     Ok(vec![apply_row(conn, one).await?])
@@ -182,19 +197,23 @@ struct Held {
 }
 
 impl Held {
-    async fn get(&mut self) -> Result<&mut PgConnection, Failed> {
+    /// The connection, and whether it came from the pool just now (it may then be another session).
+    async fn get(&mut self) -> Result<(&mut PgConnection, bool), Failed> {
         if self.used.elapsed() > IDLE_RETEST {
             self.conn = None;
         }
         self.used = Instant::now();
-        let conn = match self.conn.take() {
-            Some(c) => c,
-            None => self.pool.acquire().await.map_err(|e| Failed::Lost {
-                waited: matches!(e, sqlx::Error::PoolTimedOut),
-                msg: e.to_string(),
-            })?,
+        let (conn, fresh) = match self.conn.take() {
+            Some(c) => (c, false),
+            None => (
+                self.pool.acquire().await.map_err(|e| Failed::Lost {
+                    waited: matches!(e, sqlx::Error::PoolTimedOut),
+                    msg: e.to_string(),
+                })?,
+                true,
+            ),
         };
-        Ok(&mut **self.conn.insert(conn))
+        Ok((&mut **self.conn.insert(conn), fresh))
     }
 }
 
@@ -290,7 +309,7 @@ async fn one_by_one(held: &mut Held, lane: &mut Lane, writes: Vec<Write>) -> Opt
 
 async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec<Done>, Failed> {
     let result = match held.get().await {
-        Ok(conn) => lane.apply(conn, writes).await,
+        Ok((conn, fresh)) => lane.apply(conn, fresh, writes).await,
         Err(f) => Err(f),
     };
     if matches!(result, Err(Failed::Unknown(_))) {
@@ -304,18 +323,32 @@ async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec
 /// the swap to other processes still gets its turn.
 const SWAPS: usize = 3;
 
-/// The chain lane's memory: the head its last batch wrote (or that it read and checked).
+/// The chain lane's memory: the chain this process appends to, the session that holds it, and the head its last
+/// batch wrote (or that it read and checked).
+///
+/// Each process appends to a chain of its own (`crate::chain::POSITION_BITS`), held by a session advisory lock
+/// on the lane's connection: the lowest chain no session holds, else (after a short wait for the lowest) a new
+/// one. Nothing then makes one process's appends wait for another's. The lock is only what keeps processes
+/// apart; correctness never rests on it: every batch is still a compare-and-swap of its chain's head, so two
+/// sessions that ever append to one chain (a lock lost with its connection, say) still make one chain.
 pub(super) struct Chain {
     keys: AuditKeys,
     head: Option<ChainLink>,
+    chain: Option<u32>,
+    /// The backend process id of the session holding `chain`.
+    session: Option<i32>,
 }
 
 impl Chain {
     async fn append(
         &mut self,
         conn: &mut PgConnection,
+        fresh: bool,
         writes: &[Write],
     ) -> Result<Vec<Done>, Failed> {
+        if fresh || self.chain.is_none() {
+            self.hold_chain(conn).await?;
+        }
         let entries = writes
             .iter()
             .map(|w| match w {
@@ -333,22 +366,49 @@ impl Chain {
         result
     }
 
+    /// Make sure this lane's session holds a chain: on a new connection, or one that may be another session
+    /// than the one that took it, take it again (or another). The head is read afresh afterwards.
+    async fn hold_chain(&mut self, conn: &mut PgConnection) -> Result<(), Failed> {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await?;
+        if self.chain.is_some() && self.session == Some(pid) {
+            return Ok(());
+        }
+        self.head = None;
+        let chain = claim(conn, &self.keys, self.chain).await?;
+        if self.chain.is_some_and(|c| c != chain) {
+            tracing::info!(
+                chain,
+                "this process appends to another audit chain from now on (its session was replaced)"
+            );
+        } else if self.chain.is_none() {
+            tracing::debug!(chain, "this process appends to audit chain {chain}");
+        }
+        self.chain = Some(chain);
+        self.session = Some(pid);
+        Ok(())
+    }
+
     async fn try_append(
         &mut self,
         conn: &mut PgConnection,
         entries: &[(&NewAuditEntry, &AppendOptions)],
     ) -> Result<Vec<Done>, Failed> {
+        let chain = self.chain.unwrap_or(1);
         let mut from = match self.head.take() {
             Some(h) => h,
             None => {
-                let row: Option<super::LinkRow> =
-                    sqlx::query_as(HEAD).fetch_optional(&mut *conn).await?;
+                let row: Option<super::LinkRow> = sqlx::query_as(sql::HEAD)
+                    .bind(chain as i32)
+                    .fetch_optional(&mut *conn)
+                    .await?;
                 writes::check_head(row.map(super::link), &self.keys)?
             }
         };
         for _ in 0..SWAPS {
             let batch = Batch::new(&self.keys, &from, entries);
-            match batch.write(&mut *conn, &from).await? {
+            match batch.write(&mut *conn, chain, &from).await? {
                 Swap::Done => {
                     self.head = Some(batch.head.clone());
                     return Ok(batch.done());
@@ -360,11 +420,12 @@ impl Chain {
         }
         let mut tx = conn.begin().await?;
         let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
+            .bind(chain as i32)
             .fetch_optional(&mut *tx)
             .await?;
         let from = writes::check_head(row.map(super::link), &self.keys)?;
         let batch = Batch::new(&self.keys, &from, entries);
-        if !matches!(batch.write(&mut tx, &from).await?, Swap::Done) {
+        if !matches!(batch.write(&mut tx, chain, &from).await?, Swap::Done) {
             return Err(Failed::Rejected(Error::Corrupt(
                 "the audit chain head changed while locked".into(),
             )));
@@ -376,6 +437,66 @@ impl Chain {
         })?;
         self.head = Some(batch.head.clone());
         Ok(batch.done())
+    }
+}
+
+/// Take a chain for this session (see [`Chain`]): `prefer` first (the one this process had), then the lowest
+/// free one; when every chain is held, wait [`CLAIM_WAIT`] for the lowest, then start a new chain.
+async fn claim(conn: &mut PgConnection, keys: &AuditKeys, prefer: Option<u32>) -> Result<u32> {
+    let mut ids = super::chain_ids(conn).await?;
+    if let Some(p) = prefer {
+        ids.retain(|n| *n != p);
+        ids.insert(0, p);
+    }
+    for n in &ids {
+        let got: bool = sqlx::query_scalar(TRY_CLAIM)
+            .bind(*n as i32)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got {
+            return Ok(*n);
+        }
+    }
+    let lowest = ids.iter().copied().min().unwrap_or(1);
+    let mut tx = conn.begin().await?;
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{CLAIM_WAIT}'"))
+        .execute(&mut *tx)
+        .await?;
+    match sqlx::query(CLAIM).bind(lowest as i32).execute(&mut *tx).await {
+        Ok(_) => {
+            // A session-level advisory lock outlives the transaction that took it.
+            tx.commit().await?;
+            return Ok(lowest);
+        }
+        Err(sqlx::Error::Database(_)) => tx.rollback().await?,
+        Err(e) => return Err(e.into()),
+    }
+    loop {
+        let next = super::chain_ids(conn)
+            .await?
+            .into_iter()
+            .max()
+            .unwrap_or(1)
+            .checked_add(1)
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| Error::Corrupt("no audit chain number left".into()))?;
+        let genesis = writes::new_head(keys, crate::chain::base(next), crate::chain::GENESIS.to_vec());
+        sqlx::query(NEW_CHAIN)
+            .bind(next as i32)
+            .bind(genesis.seq)
+            .bind(&genesis.hash)
+            .bind(genesis.at_ms)
+            .bind(&genesis.mac)
+            .execute(&mut *conn)
+            .await?;
+        let got: bool = sqlx::query_scalar(TRY_CLAIM)
+            .bind(next as i32)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got {
+            tracing::info!(chain = next, "started audit chain {next}: every other chain is held by another gateway process");
+            return Ok(next);
+        }
     }
 }
 
@@ -414,8 +535,8 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// Run [`APPEND`]: whether the head was still `from` (and the batch is written).
-    async fn write(&self, conn: &mut PgConnection, from: &ChainLink) -> Result<Swap> {
+    /// Run [`APPEND`]: whether `chain`'s head was still `from` (and the batch is written).
+    async fn write(&self, conn: &mut PgConnection, chain: u32, from: &ChainLink) -> Result<Swap> {
         let rows = self.records.as_slice();
         // The latest match per user binds (the later rows of a batch are the later matches); one row each,
         // since one statement cannot update a row twice.
@@ -520,6 +641,7 @@ impl<'a> Batch<'a> {
                     .map(|a| a.idem_key.as_str())
                     .collect::<Vec<_>>(),
             )
+            .bind(chain as i32)
             .fetch_one(conn)
             .await?;
         Ok(match (swapped, seq, hash, at_ms) {

@@ -221,8 +221,8 @@ impl SqliteStore {
     }
 }
 
-/// The head as it is, unlocked: SQLite's writer is the only one that extends it.
-const HEAD_SQL: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = 1";
+/// SQLite's only chain (see [`crate::chain::POSITION_BITS`]): one process, one writer thread.
+pub(super) const CHAIN: u32 = 1;
 
 fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
     Ok(ChainLink {
@@ -235,7 +235,7 @@ fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
 
 pub(super) fn write_head(conn: &Connection, head: &ChainLink) -> Result<()> {
     conn.prepare_cached(sql::WRITE_HEAD)?
-        .execute(params![head.seq, head.hash, head.at_ms, head.mac])?;
+        .execute(params![head.seq, head.hash, head.at_ms, head.mac, CHAIN])?;
     Ok(())
 }
 
@@ -245,14 +245,14 @@ fn seal(conn: &mut Connection, keys: &AuditKeys) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let pending: bool = tx.query_row(sql::SEAL_PENDING, [], |r| r.get(0))?;
     let empty: bool = tx.query_row(sql::NO_AUDIT_ROWS, [], |r| r.get(0))?;
-    let head = tx.query_row(HEAD_SQL, [], link).optional()?;
-    let checkpoint = tx.query_row(sql::CHECKPOINT, [], link).optional()?;
+    let head = tx.query_row(sql::HEAD, [CHAIN], link).optional()?;
+    let checkpoint = tx.query_row(sql::CHECKPOINT, [CHAIN], link).optional()?;
     let seal = writes::seal(keys, pending, empty, head.as_ref(), checkpoint.as_ref());
     if let Some(h) = &seal.head {
         write_head(&tx, h)?;
     }
     if let Some(c) = &seal.checkpoint {
-        tx.execute(sql::SIGN_CHECKPOINT, params![c.mac])?;
+        tx.execute(sql::SIGN_CHECKPOINT, params![c.mac, CHAIN])?;
     }
     tx.execute(sql::SEAL_DONE, [])?;
     tx.commit()?;
@@ -425,12 +425,20 @@ impl Store for SqliteStore {
         self.blocking(|c| {
             // One read transaction, so the head and the checkpoint belong to the same moment.
             let tx = c.transaction()?;
-            let head = tx.query_row(HEAD_SQL, [], link).optional()?;
-            let checkpoint = tx.query_row(sql::CHECKPOINT, [], link).optional()?;
+            let head = tx.query_row(sql::HEAD, [CHAIN], link).optional()?;
+            let checkpoint = tx.query_row(sql::CHECKPOINT, [CHAIN], link).optional()?;
             tx.finish()?;
-            Ok(ChainState { head, checkpoint })
+            Ok(ChainState {
+                chain: CHAIN,
+                head,
+                checkpoint,
+            })
         })
         .await
+    }
+
+    async fn chain_states(&self) -> Result<Vec<ChainState>> {
+        Ok(vec![self.chain_state().await?])
     }
 
     async fn prune(&self, codes_before_ms: i64, idempotency_before_ms: i64) -> Result<(u64, u64)> {
@@ -447,10 +455,13 @@ impl Store for SqliteStore {
         self.blocking(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-            let keep_from: Option<i64> =
-                tx.query_row(sql::PURGE_KEEP_FROM, [before_ms], |r| r.get(0))?;
+            let keep_from: Option<i64> = tx.query_row(
+                sql::PURGE_KEEP_FROM,
+                [before_ms, 0, i64::MAX],
+                |r| r.get(0),
+            )?;
             let last: Option<(i64, Vec<u8>)> = tx
-                .query_row(sql::PURGE_LAST, [keep_from.unwrap_or(i64::MAX)], |r| {
+                .query_row(sql::PURGE_LAST, [keep_from.unwrap_or(i64::MAX), 0], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
@@ -461,12 +472,13 @@ impl Store for SqliteStore {
                 let cp = writes::new_checkpoint(&keys, seq, hash, now_ms);
                 tx.execute(
                     sql::WRITE_CHECKPOINT,
-                    params![cp.seq, cp.hash, cp.at_ms, cp.mac],
+                    params![cp.seq, cp.hash, cp.at_ms, cp.mac, CHAIN],
                 )?;
-                tx.execute(sql::GRANT_PURGE_PERMIT, [seq])?;
-                report.rows_deleted = tx.execute(sql::PURGE_ROWS, [seq])? as u64;
+                tx.execute(sql::GRANT_PURGE_PERMIT, params![seq, CHAIN])?;
+                report.rows_deleted = tx.execute(sql::PURGE_ROWS, [seq, 0])? as u64;
                 tx.execute(sql::DROP_PURGE_PERMIT, [])?;
                 report.checkpoint_seq = Some(seq);
+                report.chains_purged = 1;
             }
             report.codes_forgotten = tx.execute(sql::FORGET_CODES, [before_ms])? as u64;
             tx.execute(sql::FORGET_IDEMPOTENCY, [before_ms])?;

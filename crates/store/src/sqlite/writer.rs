@@ -166,8 +166,8 @@ fn append(
     let prev = match head.take() {
         Some(link) => link,
         None => writes::check_head(
-            conn.prepare_cached(super::HEAD_SQL)?
-                .query_row([], super::link)
+            conn.prepare_cached(sql::HEAD)?
+                .query_row([super::CHAIN], super::link)
                 .optional()?,
             keys,
         )?,

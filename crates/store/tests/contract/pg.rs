@@ -16,8 +16,13 @@ async fn two_instances() -> (Arc<dyn Store>, Arc<dyn Store>, String, SchemaGuard
     (a, b, url, guard)
 }
 
+/// Chain `n`'s position `p` as a `seq`.
+fn at(n: u32, p: i64) -> i64 {
+    store::chain::base(n) + p
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_appending_at_once_make_one_chain() {
+async fn two_instances_appending_at_once_make_a_chain_each_and_all_verifies() {
     test_support::needs!(Postgres);
     let (a, b, _url, _guard) = two_instances().await;
     let appends = |s: Arc<dyn Store>, from: i64| {
@@ -30,7 +35,7 @@ async fn two_instances_appending_at_once_make_one_chain() {
     };
     let mut tasks = appends(a.clone(), 0);
     tasks.extend(appends(b.clone(), 10_000));
-    // Verifying while others append must not cry "truncated": it checks up to the head it started from.
+    // Verifying while others append must not cry "truncated": it checks up to the heads it started from.
     let done = Arc::new(AtomicBool::new(false));
     let verifier = {
         let (a, done) = (a.clone(), done.clone());
@@ -43,18 +48,213 @@ async fn two_instances_appending_at_once_make_one_chain() {
             walks
         })
     };
-    let mut seqs = Vec::new();
-    for t in tasks {
-        seqs.push(t.await.unwrap().seq);
+    let mut by_store = [Vec::new(), Vec::new()];
+    for (i, t) in tasks.into_iter().enumerate() {
+        by_store[i / 300].push(t.await.unwrap().seq);
     }
     done.store(true, Ordering::Relaxed);
-    seqs.sort();
-    assert_eq!(seqs, (1..=600).collect::<Vec<_>>(), "dense, distinct seqs");
+    // Each instance holds a chain of its own: its rows are dense within it.
+    let mut chains = Vec::new();
+    for seqs in &mut by_store {
+        seqs.sort();
+        let n = store::chain::chain_of(seqs[0]);
+        assert_eq!(*seqs, (1..=300).map(|p| at(n, p)).collect::<Vec<_>>());
+        chains.push(n);
+    }
+    chains.sort();
+    assert_eq!(chains, [1, 2]);
     assert!(verifier.await.unwrap() >= 1);
     for s in [&a, &b] {
         let report = crate::cases::verify(s.as_ref()).await.unwrap();
-        assert_eq!((report.rows, report.last_seq), (600, Some(600)));
+        assert_eq!(
+            (report.rows, report.chains, report.last_seq),
+            (600, 2, Some(at(2, 300)))
+        );
     }
+}
+
+/// The promise of one chain per process: no append waits for another process's. Instance A's append
+/// transaction is held open on its chain's head (as a stalled process would, mid-batch); instance B's appends
+/// commit all the same, and once A's transaction ends, A appends on and everything verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_one_instance_holds_its_append_open_another_commits() {
+    test_support::needs!(Postgres);
+    let (a, b, url, _guard) = two_instances().await;
+    let first = a.append(entry(1), Default::default()).await.unwrap();
+    let chain_a = store::chain::chain_of(first.seq);
+    // B's chain is another one: it starts when B first appends.
+    let b_first = b.append(entry(2), Default::default()).await.unwrap();
+    let chain_b = store::chain::chain_of(b_first.seq);
+    assert_ne!(chain_a, chain_b);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut held = pool.begin().await.unwrap();
+    sqlx::query("SELECT seq FROM chain_head WHERE id = $1 FOR UPDATE")
+        .bind(chain_a as i32)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    // A's next append now waits for the held transaction, exactly as when A's own batch is in flight.
+    let a_waits = {
+        let a = a.clone();
+        tokio::spawn(async move { a.append(entry(3), Default::default()).await })
+    };
+    let b_rows = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut seqs = Vec::new();
+        for i in 0..20 {
+            seqs.push(
+                b.append(entry(100 + i), Default::default())
+                    .await
+                    .unwrap()
+                    .seq,
+            );
+        }
+        seqs
+    })
+    .await
+    .expect("B's appends committed while A's transaction held A's chain");
+    assert_eq!(
+        b_rows,
+        (2..=21).map(|p| at(chain_b, p)).collect::<Vec<_>>()
+    );
+    assert!(!a_waits.is_finished(), "A's append waited for its own chain");
+    held.rollback().await.unwrap();
+    let a_next = a_waits.await.unwrap().unwrap();
+    assert_eq!(a_next.seq, at(chain_a, 2));
+    let report = crate::cases::verify(a.as_ref()).await.unwrap();
+    assert_eq!((report.rows, report.chains), (23, 2));
+}
+
+/// A process that starts while another holds chain 1 takes a chain of its own; one that starts after a chain
+/// is let go takes that one again rather than starting yet another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_let_go_is_taken_again() {
+    test_support::needs!(Postgres);
+    let (a, b, url, _guard) = two_instances().await;
+    let sa = a.append(entry(1), Default::default()).await.unwrap().seq;
+    let sb = b.append(entry(2), Default::default()).await.unwrap().seq;
+    assert_eq!((sa, sb), (at(1, 1), at(2, 1)));
+    drop(b);
+    let c = store::open(&url, crate::cases::keys()).await.unwrap();
+    let sc = c.append(entry(3), Default::default()).await.unwrap().seq;
+    assert_eq!(sc, at(2, 2), "chain 2 again, not a third");
+    let report = crate::cases::verify(c.as_ref()).await.unwrap();
+    assert_eq!((report.rows, report.chains), (3, 2));
+}
+
+/// Tampering with a chain other than the first is found as surely as with the first: an edited row, a row cut
+/// from its end, and the whole chain deleted (head and rows) while the anchor remembers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_a_second_chain_is_found() {
+    test_support::needs!(Postgres);
+    let (a, b, url, _guard) = two_instances().await;
+    for i in 0..3 {
+        a.append(entry(i), Default::default()).await.unwrap();
+        b.append(entry(10 + i), Default::default()).await.unwrap();
+    }
+    let keys = crate::cases::keys();
+    let heads: Vec<_> = b
+        .chain_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.head)
+        .collect();
+    assert_eq!(heads.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let anchor_path = dir.path().join("anchor");
+    store::anchor::append_all(&anchor_path, &keys, &heads).unwrap();
+    let anchor = store::anchor::read(&anchor_path).unwrap().unwrap();
+    let ok = store::chain::verify_store(b.as_ref(), &keys, &anchor)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ok.rows, ok.chains, ok.anchor_entries), (6, 2, 2));
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut admin = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit DISABLE TRIGGER USER")
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = $1")
+        .bind(at(2, 2))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit ENABLE TRIGGER USER")
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    admin.commit().await.unwrap();
+    let err = crate::cases::verify(b.as_ref()).await.unwrap_err();
+    assert_eq!(err, store::chain::ChainError::BadHash { seq: at(2, 2) });
+    assert!(
+        err.to_string().starts_with("row 2 of chain 2:"),
+        "{err}"
+    );
+
+    // The whole second chain gone, head and rows: only the anchor can tell.
+    sqlx::query("DELETE FROM audit WHERE seq > $1")
+        .bind(at(2, 0))
+        .execute(&pool)
+        .await
+        .expect_err("the trigger refuses");
+    let mut admin = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit DISABLE TRIGGER USER")
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit WHERE seq > $1")
+        .bind(at(2, 0))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM chain_head WHERE id = 2")
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    admin.commit().await.unwrap();
+    let gone = store::chain::verify_store(b.as_ref(), &keys, &anchor)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        gone,
+        store::chain::ChainError::MissingChain {
+            anchor_seq: at(2, 3)
+        }
+    );
+}
+
+/// A purge cuts the old prefix of every chain, each behind a checkpoint of its own, and the rest verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_cuts_every_chain_behind_its_own_checkpoint() {
+    test_support::needs!(Postgres);
+    let (a, b, _url, _guard) = two_instances().await;
+    for i in 0..4 {
+        a.append(entry(i), Default::default()).await.unwrap();
+        let twin = store::NewAuditEntry {
+            id: format!("b-{i}"),
+            ..entry(i)
+        };
+        b.append(twin, Default::default()).await.unwrap();
+    }
+    // `entry(i)` is at 1_700_000_000_000 + i s: rows 0 and 1 of each chain are older than entry(2).
+    let report = a
+        .purge_audit(entry(2).at_ms, entry(2).at_ms)
+        .await
+        .unwrap();
+    assert_eq!((report.rows_deleted, report.chains_purged), (4, 2));
+    let v = crate::cases::verify(a.as_ref()).await.unwrap();
+    assert_eq!((v.rows, v.chains, v.from_checkpoint), (4, 2, true));
+    let states = a.chain_states().await.unwrap();
+    let checkpoints: Vec<_> = states
+        .iter()
+        .map(|c| c.checkpoint.as_ref().map(|cp| cp.seq))
+        .collect();
+    assert_eq!(checkpoints, [Some(at(1, 2)), Some(at(2, 2))]);
+    b.append(entry(9), Default::default()).await.unwrap();
+    assert_eq!(crate::cases::verify(a.as_ref()).await.unwrap().rows, 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
