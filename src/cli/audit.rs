@@ -196,10 +196,8 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                 Err(e) => {
                     println!(
                         "{}",
-                        t::AUDIT_CHAIN_BROKEN.cli_fill(&[
-                            ("seq", &store::chain::Position(e.seq())),
-                            ("error", &e)
-                        ])
+                        t::AUDIT_CHAIN_BROKEN
+                            .cli_fill(&[("seq", &store::chain::Position(e.seq())), ("error", &e)])
                     );
                     Ok(EXIT_FAILURE)
                 }

@@ -66,7 +66,9 @@ fn warn_if_behind(st: &AppState, path: &Path, heads: &[store::ChainLink]) {
         .iter()
         .filter(|e| keys.verifies(store::chain::LinkKind::Head, &e.link))
     {
-        let head = heads.iter().find(|h| chain_of(h.seq) == chain_of(e.link.seq));
+        let head = heads
+            .iter()
+            .find(|h| chain_of(h.seq) == chain_of(e.link.seq));
         if head.is_none_or(|h| h.seq < e.link.seq) {
             tracing::error!(
                 anchored = %store::chain::Position(e.link.seq),

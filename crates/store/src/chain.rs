@@ -142,11 +142,7 @@ impl AuditKeys {
         }
         self.previous
             .iter()
-            .any(|k| {
-                Self::mac(k, kind, link)
-                    .verify_slice(mac)
-                    .is_ok()
-            })
+            .any(|k| Self::mac(k, kind, link).verify_slice(mac).is_ok())
             .then_some(false)
     }
 
@@ -463,7 +459,9 @@ pub async fn verify_store(
     };
     let mut anchored_per_chain = std::collections::BTreeMap::<u32, i64>::new();
     for a in anchor {
-        let top = anchored_per_chain.entry(chain_of(a.link.seq)).or_insert(a.link.seq);
+        let top = anchored_per_chain
+            .entry(chain_of(a.link.seq))
+            .or_insert(a.link.seq);
         *top = (*top).max(a.link.seq);
     }
     for (n, a) in &anchored_per_chain {
@@ -521,7 +519,9 @@ pub async fn verify_store(
             }
             if r.seq > head_seq {
                 match signed_chains(store, keys).await? {
-                    Ok(fresh) if fresh.get(&n).is_some_and(|c| c.head.seq >= r.seq) => chains = fresh,
+                    Ok(fresh) if fresh.get(&n).is_some_and(|c| c.head.seq >= r.seq) => {
+                        chains = fresh
+                    }
                     Ok(_) => {
                         return Ok(Err(ChainError::BeyondHead {
                             seq: r.seq,
@@ -607,9 +607,7 @@ impl Walk {
             match chains.get(&n) {
                 Some(ends) => v.finish(&ends.head)?,
                 None => {
-                    return Err(ChainError::UnknownChain {
-                        seq: v.last_seq(),
-                    });
+                    return Err(ChainError::UnknownChain { seq: v.last_seq() });
                 }
             }
         }

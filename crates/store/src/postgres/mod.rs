@@ -1,13 +1,12 @@
 //! PostgreSQL: one database shared by several gateway processes.
 //!
 //! Each process batches its verification-path writes through a writer (group commit, as SQLite does) with two
-//! lanes: appends, each batch in one statement gated on a compare-and-swap of the `chain_head` row (when another
-//! process extended the chain first, swapped again from its head, and after a few misses under
-//! `SELECT ... FOR UPDATE`), and every other write, a
-//! batch's code reservations in one statement (see `writer`). Nothing that must hold across processes lives in
-//! process memory: the chain serialises on the `chain_head` row (the head a lane remembers is only where it
-//! expects the next swap to start), code reservations and idempotency records rely on primary keys
-//! (`INSERT ... ON CONFLICT DO NOTHING`).
+//! lanes: appends, to an audit chain of the process's own (held by a session advisory lock, see
+//! `writer::Chain`), each batch in one statement gated on a compare-and-swap of that chain's `chain_head` row;
+//! and every other write, a batch's code reservations in one statement (see `writer`). No process's append waits
+//! for another's. Nothing that must hold across processes lives in process memory: each chain serialises on its
+//! `chain_head` row (the head a lane remembers is only where it expects the next swap to start), code
+//! reservations and idempotency records rely on primary keys (`INSERT ... ON CONFLICT DO NOTHING`).
 //!
 //! A short pool `acquire_timeout` makes calls fail with an [`Error`] within seconds while the database is down;
 //! the pool tests connections before handing them out and reconnects on its own when the database is back.
@@ -128,7 +127,8 @@ impl PgStore {
 const HEAD_FOR_UPDATE: &str = "SELECT seq, hash, at, mac FROM chain_head WHERE id = $1 FOR UPDATE";
 
 /// Every chain's head and checkpoint, by chain, in one snapshot (chain 1 always, with or without a head).
-const CHAIN_STATES: &str = "SELECT id, h.seq, h.hash, h.at, h.mac, c.seq, c.hash, c.purged_at, c.mac
+const CHAIN_STATES: &str =
+    "SELECT id, h.seq, h.hash, h.at, h.mac, c.seq, c.hash, c.purged_at, c.mac
     FROM (SELECT 1 AS id UNION SELECT id FROM chain_head UNION SELECT id FROM audit_checkpoint) ids
     LEFT JOIN chain_head h USING (id) LEFT JOIN audit_checkpoint c USING (id) ORDER BY id";
 
@@ -165,7 +165,10 @@ async fn chain_ids(conn: &mut sqlx::PgConnection) -> Result<Vec<u32>> {
     let ids: Vec<i32> = sqlx::query_scalar("SELECT 1 UNION SELECT id FROM chain_head ORDER BY 1")
         .fetch_all(conn)
         .await?;
-    Ok(ids.into_iter().filter_map(|n| u32::try_from(n).ok()).collect())
+    Ok(ids
+        .into_iter()
+        .filter_map(|n| u32::try_from(n).ok())
+        .collect())
 }
 
 /// Sign what this release's migration found unsigned, or what an earlier master key signed (see
@@ -375,7 +378,10 @@ impl Store for PgStore {
 
     async fn chain_state(&self) -> Result<ChainState> {
         let states = self.chain_states().await?;
-        Ok(states.into_iter().find(|c| c.chain == 1).unwrap_or_default())
+        Ok(states
+            .into_iter()
+            .find(|c| c.chain == 1)
+            .unwrap_or_default())
     }
 
     async fn chain_states(&self) -> Result<Vec<ChainState>> {

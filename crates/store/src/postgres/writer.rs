@@ -1,17 +1,16 @@
 //! The writer: group commit for one process, in two lanes, each a task with a connection of its own, so that a
 //! batch costs as few round trips to the server as it can.
 //!
-//! - The **chain lane** takes the queued appends (up to [`MAX_BATCH`]) and writes them in ONE statement
-//!   ([`APPEND`]): the audit rows, the identity bindings and the idempotent answers, each kind as one multi-row
-//!   `INSERT`/`UPDATE` over arrays, all gated on a compare-and-swap of the `chain_head` row from the head the lane
-//!   last wrote (or read and checked to be signed) to the new signed head. In autocommit that statement is one
-//!   durable transaction: while one process appends, a batch is one round trip. When the swap misses (another
-//!   process extended the chain), nothing was written, and the same statement answers with the head as it is now;
-//!   once its signature is checked, the batch is linked to it and sent again. A batch that loses the swap
-//!   [`SWAPS`] times is written in a transaction that first locks the head (`SELECT ... FOR UPDATE`), so it gets
-//!   its turn. (Retrying the swap holds the head only while the server runs the statement; under the lock it was
-//!   held for two round trips, so with several processes appending the swap does more: 2 instances x 4 callers
-//!   5 ms away did ~165/s instead of ~128/s.)
+//! - The **chain lane** appends to a chain of this process's own ([`Chain`]: a session advisory lock keeps other
+//!   processes off it, so their appends never wait for ours). It takes the queued appends (up to [`MAX_BATCH`])
+//!   and writes them in ONE statement ([`APPEND`]): the audit rows, the identity bindings and the idempotent
+//!   answers, each kind as one multi-row `INSERT`/`UPDATE` over arrays, all gated on a compare-and-swap of its
+//!   chain's `chain_head` row from the head the lane last wrote (or read and checked to be signed) to the new
+//!   signed head. In autocommit that statement is one durable transaction: a batch is one round trip. Should the
+//!   swap miss (another session extended the chain: only when two sessions share one, e.g. after a lost
+//!   connection), nothing was written, and the same statement answers with the head as it is now; once its
+//!   signature is checked, the batch is linked to it and sent again. A batch that loses the swap [`SWAPS`] times
+//!   is written in a transaction that first locks the head (`SELECT ... FOR UPDATE`), so it gets its turn.
 //! - The **row lane** takes every other write: the code reservations of a batch in one statement
 //!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one.
 //!   Reservations never wait behind an append batch, and touch nothing an append locks.
@@ -85,11 +84,14 @@ const RESERVE_CODES: &str = "INSERT INTO used_codes (code_hash, appid, used_at)
 
 /// Take chain `$1` for this session, if no other session holds it. The lock's first key is the schema's, so
 /// stores in different schemas of one database do not contend.
-const TRY_CLAIM: &str = "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
+const TRY_CLAIM: &str =
+    "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
 /// The same, waiting (for as long as the transaction's `lock_timeout` lets it).
-const CLAIM: &str = "SELECT pg_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
+const CLAIM: &str =
+    "SELECT pg_advisory_lock(hashtext(current_schema() || '/wxrealname-chain'), $1)";
 /// A new chain: its genesis head, signed. Nothing if another process made it first.
-const NEW_CHAIN: &str = "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
+const NEW_CHAIN: &str =
+    "INSERT INTO chain_head (id, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (id) DO NOTHING";
 /// How long a process waits for the lowest chain when every chain is held, before it starts a chain of its own:
 /// a process that has just stopped (or a store just dropped) may still be letting its chain go.
@@ -462,7 +464,11 @@ async fn claim(conn: &mut PgConnection, keys: &AuditKeys, prefer: Option<u32>) -
     sqlx::query(&format!("SET LOCAL lock_timeout = '{CLAIM_WAIT}'"))
         .execute(&mut *tx)
         .await?;
-    match sqlx::query(CLAIM).bind(lowest as i32).execute(&mut *tx).await {
+    match sqlx::query(CLAIM)
+        .bind(lowest as i32)
+        .execute(&mut *tx)
+        .await
+    {
         Ok(_) => {
             // A session-level advisory lock outlives the transaction that took it.
             tx.commit().await?;
@@ -480,7 +486,11 @@ async fn claim(conn: &mut PgConnection, keys: &AuditKeys, prefer: Option<u32>) -
             .checked_add(1)
             .filter(|n| i32::try_from(*n).is_ok())
             .ok_or_else(|| Error::Corrupt("no audit chain number left".into()))?;
-        let genesis = writes::new_head(keys, crate::chain::base(next), crate::chain::GENESIS.to_vec());
+        let genesis = writes::new_head(
+            keys,
+            crate::chain::base(next),
+            crate::chain::GENESIS.to_vec(),
+        );
         sqlx::query(NEW_CHAIN)
             .bind(next as i32)
             .bind(genesis.seq)
@@ -494,7 +504,10 @@ async fn claim(conn: &mut PgConnection, keys: &AuditKeys, prefer: Option<u32>) -
             .fetch_one(&mut *conn)
             .await?;
         if got {
-            tracing::info!(chain = next, "started audit chain {next}: every other chain is held by another gateway process");
+            tracing::info!(
+                chain = next,
+                "started audit chain {next}: every other chain is held by another gateway process"
+            );
             return Ok(next);
         }
     }

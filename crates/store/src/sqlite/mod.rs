@@ -455,11 +455,8 @@ impl Store for SqliteStore {
         self.blocking(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Only a prefix of the chain can go: stop at the first row that is new enough to keep.
-            let keep_from: Option<i64> = tx.query_row(
-                sql::PURGE_KEEP_FROM,
-                [before_ms, 0, i64::MAX],
-                |r| r.get(0),
-            )?;
+            let keep_from: Option<i64> =
+                tx.query_row(sql::PURGE_KEEP_FROM, [before_ms, 0, i64::MAX], |r| r.get(0))?;
             let last: Option<(i64, Vec<u8>)> = tx
                 .query_row(sql::PURGE_LAST, [keep_from.unwrap_or(i64::MAX), 0], |r| {
                     Ok((r.get(0)?, r.get(1)?))

@@ -112,11 +112,11 @@ async fn while_one_instance_holds_its_append_open_another_commits() {
     })
     .await
     .expect("B's appends committed while A's transaction held A's chain");
-    assert_eq!(
-        b_rows,
-        (2..=21).map(|p| at(chain_b, p)).collect::<Vec<_>>()
+    assert_eq!(b_rows, (2..=21).map(|p| at(chain_b, p)).collect::<Vec<_>>());
+    assert!(
+        !a_waits.is_finished(),
+        "A's append waited for its own chain"
     );
-    assert!(!a_waits.is_finished(), "A's append waited for its own chain");
     held.rollback().await.unwrap();
     let a_next = a_waits.await.unwrap().unwrap();
     assert_eq!(a_next.seq, at(chain_a, 2));
@@ -188,10 +188,7 @@ async fn tampering_with_a_second_chain_is_found() {
     admin.commit().await.unwrap();
     let err = crate::cases::verify(b.as_ref()).await.unwrap_err();
     assert_eq!(err, store::chain::ChainError::BadHash { seq: at(2, 2) });
-    assert!(
-        err.to_string().starts_with("row 2 of chain 2:"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("row 2 of chain 2:"), "{err}");
 
     // The whole second chain gone, head and rows: only the anchor can tell.
     sqlx::query("DELETE FROM audit WHERE seq > $1")
@@ -240,10 +237,7 @@ async fn a_purge_cuts_every_chain_behind_its_own_checkpoint() {
         b.append(twin, Default::default()).await.unwrap();
     }
     // `entry(i)` is at 1_700_000_000_000 + i s: rows 0 and 1 of each chain are older than entry(2).
-    let report = a
-        .purge_audit(entry(2).at_ms, entry(2).at_ms)
-        .await
-        .unwrap();
+    let report = a.purge_audit(entry(2).at_ms, entry(2).at_ms).await.unwrap();
     assert_eq!((report.rows_deleted, report.chains_purged), (4, 2));
     let v = crate::cases::verify(a.as_ref()).await.unwrap();
     assert_eq!((v.rows, v.chains, v.from_checkpoint), (4, 2, true));
