@@ -185,14 +185,20 @@ class Report:
             self.p()
 
     def ab(self, prefix="1ab", store="SQLite"):
-        on = [load(self.d, f"{prefix}-keycache-on-{i}") for i in (1, 2, 3)]
-        off = [load(self.d, f"{prefix}-keycache-off-{i}") for i in (1, 2, 3)]
+        self.ab_table(
+            [f"{prefix}-keycache-on-{i}" for i in (1, 2, 3)], [f"{prefix}-keycache-off-{i}" for i in (1, 2, 3)],
+            f"**{prefix}. A/B, interleaved, on {store}: the API-key cache** (`limits.api_key_cache_ms`, default "
+            "1,000: a revoked key is refused within 1 s on every instance). Two gateways on the same sandbox, one "
+            "with the cache (A) and one reading the key row on every request (B, `api_key_cache_ms = 0`), measured "
+            "A, B, A, B, A, B; closed loop, 64 connections, 5 s each.",
+            "the cache")
+
+    def ab_table(self, a_names, b_names, intro, what):
+        on = [load(self.d, n) for n in a_names]
+        off = [load(self.d, n) for n in b_names]
         if not all(on) or not all(off):
             return
-        self.p(f"**{prefix}. A/B, interleaved, on {store}: the API-key cache** (`limits.api_key_cache_ms`, default "
-               "1,000: a revoked key is refused within 1 s on every instance). Two gateways on the same sandbox, one "
-               "with the cache (A) and one reading the key row on every request (B, `api_key_cache_ms = 0`), measured "
-               "A, B, A, B, A, B; closed loop, 64 connections, 5 s each.")
+        self.p(intro)
         self.p()
         self.p("| round | A: verifications/s | A: gateway µs per verification | B: verifications/s | "
                "B: gateway µs per verification |")
@@ -200,13 +206,14 @@ class Report:
         for i, (a, b) in enumerate(zip(on, off), 1):
             self.p(f"| {i} | {num(a['rps'])} | {num(1000 * cpu_per_k(a, 'gateway'))} | {num(b['rps'])} | "
                    f"{num(1000 * cpu_per_k(b, 'gateway'))} |")
-        ca = sum(cpu_per_k(a, "gateway") for a in on) / 3
-        cb = sum(cpu_per_k(b, "gateway") for b in off) / 3
-        ra = sum(a["rps"] for a in on) / 3
-        rb = sum(b["rps"] for b in off) / 3
+        n = len(on)
+        ca = sum(cpu_per_k(a, "gateway") for a in on) / n
+        cb = sum(cpu_per_k(b, "gateway") for b in off) / n
+        ra = sum(a["rps"] for a in on) / n
+        rb = sum(b["rps"] for b in off) / n
         self.p()
         self.p(f"Means: A {ra:,.0f}/s at {1000 * ca:.0f} µs of gateway CPU per verification, B {rb:,.0f}/s at "
-               f"{1000 * cb:.0f} µs: the cache changes throughput by {100 * (ra - rb) / rb:+.1f} % and CPU per "
+               f"{1000 * cb:.0f} µs: {what} changes throughput by {100 * (ra - rb) / rb:+.1f} % and CPU per "
                f"verification by {100 * (ca - cb) / cb:+.1f} %.")
         self.p()
 
@@ -403,6 +410,13 @@ class Report:
                 x = three4["rps"] / one4["rps"]
                 self.target("PostgreSQL 5 ms away: 3 instances × 4 connections vs 1 × 4",
                             f"≥ {TARGET_REMOTE_3X_SCALE}×", f"{x:.2f}×", x >= TARGET_REMOTE_3X_SCALE)
+        self.ab_table(
+            [f"4dab-workers2-{i}" for i in (1, 2, 3)], [f"4dab-workers1-{i}" for i in (1, 2, 3)],
+            "**4dab. A/B, interleaved, PostgreSQL 5 ms away: two batches of appends in flight** (the default, "
+            "`append_workers=2` in `database_url`: the next batch is sent, linked to the head the one in flight will "
+            "end on, and the server holds it on the head's row lock until that one commits) against one at a time "
+            "(B, `append_workers=1`). One instance each, measured A, B, A, B, A, B; 64 connections, 5 s each.",
+            "a second batch in flight")
         near = got.get(("0.7", "1x64"))
         if near and loopback:
             x = near["rps"] / loopback["rps"]

@@ -531,6 +531,32 @@ if section 4; then
         --connections "$conns" --duration "$DUR" --expect "$GOOD_GATEWAY" "${watch[@]}"
       stop "${pids[@]}"
     done
+    if [[ $rtt == 5 && -z ${BENCH_NO_AB:-} ]]; then
+      # A/B, interleaved: one batch of appends in flight at a time (append_workers=1, B) or two (the default, A).
+      log "4dab. PostgreSQL 5 ms away: append_workers 2 vs 1, interleaved, 1 instance, 64 connections, 5 s each"
+      ab_pids=() ab_keys=()
+      for v in 0 1; do
+        pg_schema "remote_ab_$v"
+        url=${SCHEMA_URL/$PG_HOSTPORT/127.0.0.1:$port}
+        ((v == 1)) && url="$url&append_workers=1"
+        gw_config "$WORK/gw-remote-ab-$v.toml" $((18130 + v)) "$WORK/gw-remote-ab-$v" "$SB0" "$APP" stable "$url" \
+          "wxrn-bench-$STAMP-remote-ab-$v:"
+        ab_keys+=("$(api_key "$WORK/gw-remote-ab-$v.toml" "$APP")")
+        start_gateway "gw-remote-ab-$v" "$WORK/gw-remote-ab-$v.toml" $((18130 + v)) ready
+        ab_pids+=("$GW_PID")
+      done
+      for round in 1 2 3; do
+        for v in 0 1; do
+          label=2
+          ((v == 1)) && label=1
+          bodies "$SB0" "$APP" gateway 20000
+          measure "4dab-workers$label-$round" --url "http://127.0.0.1:$((18130 + v))/v1/verifications" \
+            --header "Authorization: Bearer ${ab_keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \
+            --expect "$GOOD_GATEWAY" --watch "gateway=${ab_pids[v]}"
+        done
+      done
+      stop "${ab_pids[@]}"
+    fi
     stop "$DELAY_PID"
   done
 

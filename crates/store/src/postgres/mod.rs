@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -36,7 +37,8 @@ const IDLE_IN_TX_TIMEOUT: &str = "10s";
 
 #[derive(Debug)]
 pub struct PgStore {
-    /// Reads, API keys and purges; the writer's lanes keep a connection each from a pool of two of their own.
+    /// Reads, API keys and purges; the writer's workers (two for appends, one for the other writes) keep a
+    /// connection each, from a pool of one of their own.
     pool: PgPool,
     writer: writes::Queue,
     keys: AuditKeys,
@@ -45,8 +47,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connect, run the migrations and start the writer task.
     ///
-    /// `url` is a libpq-style URL as sqlx understands it, plus one parameter of ours, `pool_size` (default 10: the
-    /// connections for reads; the writer keeps two more).
+    /// `url` is a libpq-style URL as sqlx understands it, plus two parameters of ours: `pool_size` (default 10:
+    /// the connections for reads) and `append_workers` (default 2, at most 4: batches of audit appends in flight
+    /// at once, a connection each; the writer keeps one more for the other writes).
     /// To keep the tables in a schema other than `public`, pass
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
@@ -60,7 +63,7 @@ impl PgStore {
     /// a `search_path` naming no schema) is [`Error::NotFound`]. Read-only sessions run no migration and the
     /// server refuses their writes (`default_transaction_read_only`).
     pub async fn open_with(url: &str, mode: OpenMode, keys: AuditKeys) -> Result<Self> {
-        let (url, pool_size) = take_pool_size(url)?;
+        let (url, params) = take_params(url)?;
         let mut opts = PgConnectOptions::from_str(&url)?;
         if !url.contains("idle_in_transaction_session_timeout") {
             // A process that freezes (or loses the network) while holding the chain head would stall every
@@ -76,9 +79,9 @@ impl PgStore {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(true)
         };
-        // The writer's two lanes keep a connection each, from a pool of one of their own: they never wait for
-        // (or starve) the readers, and the chain lane's session (which holds its chain) is the same session
-        // from batch to batch unless it fails.
+        // The writer's workers keep a connection each, from a pool of one of their own: they never wait for
+        // (or starve) the readers, and a chain worker's session (one of them holds the chain) is the same
+        // session from batch to batch unless it fails.
         let lane_opts = opts.clone();
         let lane_pool = move || {
             pool_options()
@@ -86,7 +89,7 @@ impl PgStore {
                 .connect_lazy_with(lane_opts.clone())
         };
         let pool = pool_options()
-            .max_connections(pool_size)
+            .max_connections(params.pool_size)
             .connect_with(opts)
             .await?;
         if mode != OpenMode::Create {
@@ -108,13 +111,16 @@ impl PgStore {
         }
         let (chain_tx, chain_rx) = mpsc::channel(4096);
         let (rows_tx, rows_rx) = mpsc::channel(4096);
-        let lanes = [
-            (chain_rx, writer::Lane::chain(keys.clone())),
-            (rows_rx, writer::Lane::Rows),
-        ];
-        for (rx, lane) in lanes {
-            tokio::spawn(writer::run(lane_pool(), rx, lane));
+        let (chain_rx, rows_rx) = (
+            Arc::new(tokio::sync::Mutex::new(chain_rx)),
+            Arc::new(tokio::sync::Mutex::new(rows_rx)),
+        );
+        let shared = Arc::default();
+        for _ in 0..params.append_workers {
+            let lane = writer::Lane::chain(keys.clone(), Arc::clone(&shared));
+            tokio::spawn(writer::run(lane_pool(), chain_rx.clone(), lane));
         }
+        tokio::spawn(writer::run(lane_pool(), rows_rx, writer::Lane::Rows));
         Ok(Self {
             pool,
             writer: writes::Queue::two(chain_tx, rows_tx),
@@ -217,22 +223,40 @@ async fn seal(pool: &PgPool, keys: &AuditKeys) -> Result<()> {
     Ok(())
 }
 
-/// Split our `pool_size` parameter off the URL; everything else goes to sqlx as it came.
-fn take_pool_size(url: &str) -> Result<(String, u32)> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), DEFAULT_POOL_SIZE));
+/// Our own query parameters of a database URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Params {
+    /// Connections for reads.
+    pool_size: u32,
+    /// Batches of appends in flight at once, each on a connection of its own (1 to 4).
+    append_workers: usize,
+}
+
+/// Split our parameters (`pool_size`, `append_workers`) off the URL; everything else goes to sqlx as it came.
+fn take_params(url: &str) -> Result<(String, Params)> {
+    let mut params = Params {
+        pool_size: DEFAULT_POOL_SIZE,
+        append_workers: writer::CHAIN_WORKERS,
     };
-    let mut size = DEFAULT_POOL_SIZE;
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), params));
+    };
     let mut rest = Vec::new();
     for pair in query.split('&') {
-        match pair.strip_prefix("pool_size=") {
-            Some(v) => {
-                size =
-                    v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        Error::Config("pool_size must be a positive integer".into())
-                    })?;
-            }
-            None => rest.push(pair),
+        if let Some(v) = pair.strip_prefix("pool_size=") {
+            params.pool_size = v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::Config("pool_size must be a positive integer".into()))?;
+        } else if let Some(v) = pair.strip_prefix("append_workers=") {
+            params.append_workers = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=4).contains(n))
+                .ok_or_else(|| Error::Config("append_workers must be 1, 2, 3 or 4".into()))?;
+        } else {
+            rest.push(pair);
         }
     }
     let url = if rest.is_empty() {
@@ -240,7 +264,7 @@ fn take_pool_size(url: &str) -> Result<(String, u32)> {
     } else {
         format!("{base}?{}", rest.join("&"))
     };
-    Ok((url, size))
+    Ok((url, params))
 }
 
 #[async_trait]
@@ -504,14 +528,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pool_size_is_ours_and_the_rest_goes_to_sqlx() {
-        let (url, n) = take_pool_size("postgres://h/db?pool_size=3&options=-c%20x%3Dy").unwrap();
-        assert_eq!((url.as_str(), n), ("postgres://h/db?options=-c%20x%3Dy", 3));
-        let (url, n) = take_pool_size("postgres://h/db?pool_size=4").unwrap();
-        assert_eq!((url.as_str(), n), ("postgres://h/db", 4));
-        let (url, n) = take_pool_size("postgres://h/db").unwrap();
-        assert_eq!((url.as_str(), n), ("postgres://h/db", DEFAULT_POOL_SIZE));
-        assert!(take_pool_size("postgres://h/db?pool_size=0").is_err());
-        assert!(take_pool_size("postgres://h/db?pool_size=x").is_err());
+    fn our_parameters_are_taken_and_the_rest_goes_to_sqlx() {
+        let take = |u: &str| take_params(u).map(|(url, p)| (url, p.pool_size, p.append_workers));
+        assert_eq!(
+            take("postgres://h/db?pool_size=3&options=-c%20x%3Dy").unwrap(),
+            ("postgres://h/db?options=-c%20x%3Dy".into(), 3, 2)
+        );
+        assert_eq!(
+            take("postgres://h/db?pool_size=4&append_workers=1").unwrap(),
+            ("postgres://h/db".into(), 4, 1)
+        );
+        assert_eq!(
+            take("postgres://h/db").unwrap(),
+            ("postgres://h/db".into(), DEFAULT_POOL_SIZE, 2)
+        );
+        for bad in [
+            "pool_size=0",
+            "pool_size=x",
+            "append_workers=0",
+            "append_workers=5",
+        ] {
+            assert!(take(&format!("postgres://h/db?{bad}")).is_err(), "{bad}");
+        }
     }
 }

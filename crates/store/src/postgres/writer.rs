@@ -38,6 +38,7 @@ use crate::{Error, Result};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -146,13 +147,9 @@ pub(super) enum Lane {
 }
 
 impl Lane {
-    pub(super) fn chain(keys: AuditKeys) -> Self {
-        Lane::Chain(Chain {
-            keys,
-            head: None,
-            chain: None,
-            session: None,
-        })
+    /// One of the chain lane's [`CHAIN_WORKERS`] workers.
+    pub(super) fn chain(keys: AuditKeys, shared: Arc<tokio::sync::Mutex<ChainShared>>) -> Self {
+        Lane::Chain(Chain::new(keys, shared))
     }
 
     /// A batch split into the parts that are each written by one statement (or transaction).
@@ -219,14 +216,17 @@ impl Held {
     }
 }
 
-pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>, mut lane: Lane) {
+/// A lane's queue, shared by its workers: whichever worker is free takes what is queued.
+pub(super) type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Write>>>;
+
+pub(super) async fn run(pool: PgPool, rx: Queue, mut lane: Lane) {
     let mut held = Held {
         pool,
         conn: None,
         used: Instant::now(),
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut units = lane.units(std::mem::take(&mut batch)).into_iter();
         while let Some(unit) = units.next() {
             if let Some(msg) = settle(&mut held, &mut lane, unit).await {
@@ -237,8 +237,11 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Write>, mut lane: L
                     .by_ref()
                     .flatten()
                     .for_each(|w| w.answer(unavailable()));
-                while let Ok(w) = rx.try_recv() {
-                    w.answer(unavailable());
+                // Unless another worker is taking the queue, in which case it answers what it takes.
+                if let Ok(mut queued) = rx.try_lock() {
+                    while let Ok(w) = queued.try_recv() {
+                        w.answer(unavailable());
+                    }
                 }
                 break;
             }
@@ -325,32 +328,53 @@ async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec
 /// the swap to other processes still gets its turn.
 const SWAPS: usize = 3;
 
-/// The chain lane's memory: the chain this process appends to, the session that holds it, and the head its last
-/// batch wrote (or that it read and checked).
+/// How many batches of appends a process has in flight at once, each on a connection of its own: while one
+/// batch's statement travels to the server and back, the next is already sent, linked to the head the first
+/// will end on; the server holds it on the head's row lock until the first commits (so with the server a round
+/// trip away, a process appends about twice as fast).
+pub(super) const CHAIN_WORKERS: usize = 2;
+
+/// What the chain lane's workers share: the chain this process appends to, and the head the batch started last
+/// will end on if it commits (the next batch is linked to it), or `None` to read the head afresh.
 ///
 /// Each process appends to a chain of its own (`crate::chain::POSITION_BITS`), held by a session advisory lock
-/// on the lane's connection: the lowest chain no session holds, else (after a short wait for the lowest) a new
-/// one. Nothing then makes one process's appends wait for another's. The lock is only what keeps processes
-/// apart; correctness never rests on it: every batch is still a compare-and-swap of its chain's head, so two
-/// sessions that ever append to one chain (a lock lost with its connection, say) still make one chain.
+/// on the connection of the worker that took it: the lowest chain no session holds, else (after a short wait for
+/// the lowest) a new one. Nothing then makes one process's appends wait for another's. The lock is only what
+/// keeps processes apart; correctness never rests on it: every batch is a compare-and-swap of its chain's head,
+/// so a batch linked to a head that never committed (the batch before it failed), or two sessions that ever
+/// append to one chain (a lock lost with its connection, say), write nothing and are linked again.
+#[derive(Debug, Default)]
+pub(super) struct ChainShared {
+    chain: Option<u32>,
+    expected: Option<ChainLink>,
+}
+
+/// One worker of the chain lane: its session, and whether it is the one holding the chain's lock.
 pub(super) struct Chain {
     keys: AuditKeys,
-    head: Option<ChainLink>,
-    chain: Option<u32>,
-    /// The backend process id of the session holding `chain`.
+    shared: Arc<tokio::sync::Mutex<ChainShared>>,
+    /// This worker's session (backend process id), read whenever its connection is new from the pool.
     session: Option<i32>,
+    /// The session with which this worker took the chain, if it did.
+    claimed_with: Option<i32>,
 }
 
 impl Chain {
+    pub(super) fn new(keys: AuditKeys, shared: Arc<tokio::sync::Mutex<ChainShared>>) -> Self {
+        Chain {
+            keys,
+            shared,
+            session: None,
+            claimed_with: None,
+        }
+    }
+
     async fn append(
         &mut self,
         conn: &mut PgConnection,
         fresh: bool,
         writes: &[Write],
     ) -> Result<Vec<Done>, Failed> {
-        if fresh || self.chain.is_none() {
-            self.hold_chain(conn).await?;
-        }
         let entries = writes
             .iter()
             .map(|w| match w {
@@ -360,45 +384,48 @@ impl Chain {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if fresh || self.session.is_none() {
+            self.session = Some(
+                sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut *conn)
+                    .await?,
+            );
+        }
         let result = self.try_append(conn, &entries).await;
         if result.is_err() {
             // Whatever happened, read (and check) the head again before the next batch.
-            self.head = None;
+            self.shared.lock().await.expected = None;
         }
         result
     }
 
-    /// Make sure this lane's session holds a chain: on a new connection, or one that may be another session
-    /// than the one that took it, take it again (or another). The head is read afresh afterwards.
-    async fn hold_chain(&mut self, conn: &mut PgConnection) -> Result<(), Failed> {
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *conn)
-            .await?;
-        if self.chain.is_some() && self.session == Some(pid) {
-            return Ok(());
-        }
-        self.head = None;
-        let chain = claim(conn, &self.keys, self.chain).await?;
-        if self.chain.is_some_and(|c| c != chain) {
-            tracing::info!(
-                chain,
-                "this process appends to another audit chain from now on (its session was replaced)"
-            );
-        } else if self.chain.is_none() {
-            tracing::debug!(chain, "this process appends to audit chain {chain}");
-        }
-        self.chain = Some(chain);
-        self.session = Some(pid);
-        Ok(())
-    }
-
-    async fn try_append(
+    /// The chain to append to (taken for this process first, or again when the session that held it is gone),
+    /// and the head the next batch is linked to.
+    async fn next_from(
         &mut self,
         conn: &mut PgConnection,
-        entries: &[(&NewAuditEntry, &AppendOptions)],
-    ) -> Result<Vec<Done>, Failed> {
-        let chain = self.chain.unwrap_or(1);
-        let mut from = match self.head.take() {
+        sh: &mut ChainShared,
+    ) -> Result<(u32, ChainLink), Failed> {
+        let lost = self.claimed_with.is_some() && self.claimed_with != self.session;
+        let chain = match sh.chain {
+            Some(c) if !lost => c,
+            had => {
+                let chain = claim(conn, &self.keys, had).await?;
+                match had {
+                    Some(c) if c != chain => tracing::info!(
+                        chain,
+                        "this process appends to another audit chain from now on (its session was replaced)"
+                    ),
+                    Some(_) => {}
+                    None => tracing::debug!(chain, "this process appends to audit chain {chain}"),
+                }
+                sh.chain = Some(chain);
+                sh.expected = None;
+                self.claimed_with = self.session;
+                chain
+            }
+        };
+        let from = match sh.expected.take() {
             Some(h) => h,
             None => {
                 let row: Option<super::LinkRow> = sqlx::query_as(sql::HEAD)
@@ -408,16 +435,34 @@ impl Chain {
                 writes::check_head(row.map(super::link), &self.keys)?
             }
         };
-        for _ in 0..SWAPS {
+        Ok((chain, from))
+    }
+
+    async fn try_append(
+        &mut self,
+        conn: &mut PgConnection,
+        entries: &[(&NewAuditEntry, &AppendOptions)],
+    ) -> Result<Vec<Done>, Failed> {
+        let shared = self.shared.clone();
+        let (chain, mut from, mut batch) = {
+            let mut sh = shared.lock().await;
+            let (chain, from) = self.next_from(conn, &mut sh).await?;
             let batch = Batch::new(&self.keys, &from, entries);
+            sh.expected = Some(batch.head.clone());
+            (chain, from, batch)
+        };
+        for _ in 0..SWAPS {
             match batch.write(&mut *conn, chain, &from).await? {
-                Swap::Done => {
-                    self.head = Some(batch.head.clone());
-                    return Ok(batch.done());
+                Swap::Done => return Ok(batch.done()),
+                // The head is elsewhere: the batch before this one failed or was linked again, or another
+                // session extended the chain. Nothing was written. Go on from the head as it is, once it is
+                // checked to be signed.
+                Swap::Missed(now) => {
+                    from = writes::check_head(now, &self.keys)?;
+                    let mut sh = shared.lock().await;
+                    batch = Batch::new(&self.keys, &from, entries);
+                    sh.expected = Some(batch.head.clone());
                 }
-                // Another process extended the chain since `from`; nothing was written. Go on from its head,
-                // once it is checked to be signed.
-                Swap::Missed(now) => from = writes::check_head(now, &self.keys)?,
             }
         }
         let mut tx = conn.begin().await?;
@@ -427,6 +472,7 @@ impl Chain {
             .await?;
         let from = writes::check_head(row.map(super::link), &self.keys)?;
         let batch = Batch::new(&self.keys, &from, entries);
+        shared.lock().await.expected = Some(batch.head.clone());
         if !matches!(batch.write(&mut tx, chain, &from).await?, Swap::Done) {
             return Err(Failed::Rejected(Error::Corrupt(
                 "the audit chain head changed while locked".into(),
@@ -437,7 +483,6 @@ impl Chain {
             e @ sqlx::Error::Database(_) => Failed::Rejected(e.into()),
             e => Failed::Unknown(e.to_string()),
         })?;
-        self.head = Some(batch.head.clone());
         Ok(batch.done())
     }
 }

@@ -387,3 +387,34 @@ async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
     let report = crate::cases::verify(s.as_ref()).await.unwrap();
     assert_eq!(report.rows, 2);
 }
+
+/// Two batches in flight: the second is linked to the head the first will end on. When the first fails (here a
+/// duplicate id rejects it, and its writes are retried one by one), the second, linked to a head that never
+/// committed, writes nothing and is linked again: only the duplicates fail, and the chain is dense and whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_linked_to_a_failed_one_is_linked_again() {
+    test_support::needs!(Postgres);
+    let (s, _url, _guard) = crate::postgres().await;
+    s.append(entry(0), Default::default()).await.unwrap();
+    let tasks: Vec<_> = (1..=1500)
+        .map(|i| {
+            let s = s.clone();
+            let e = if i % 100 == 0 { entry(0) } else { entry(i) };
+            tokio::spawn(async move { (i, s.append(e, Default::default()).await) })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        match r {
+            Ok(r) => seqs.push(r.seq),
+            Err(_) => failed.push(i),
+        }
+    }
+    assert_eq!(failed, (1..=15).map(|k| k * 100).collect::<Vec<_>>());
+    seqs.sort();
+    assert_eq!(seqs, (2..=1486).collect::<Vec<_>>(), "dense");
+    let report = crate::cases::verify(s.as_ref()).await.unwrap();
+    assert_eq!((report.rows, report.last_seq), (1486, Some(1486)));
+}
