@@ -422,3 +422,86 @@ fn config_show_redacts_secrets() {
         Some("postgres://wx:***@db.internal/wx")
     );
 }
+
+/// Two gateway processes appended to one PostgreSQL schema, a chain each: `audit anchor` writes both heads in one
+/// entry, `audit verify` walks both chains and says so, and a row of the second chain edited is named by its
+/// chain and position.
+#[tokio::test]
+async fn audit_commands_walk_every_chain_of_a_postgres_store() {
+    test_support::needs!(Postgres);
+    let (url, _guard) = test_support::fresh_pg_schema(&test_support::pg_test_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let a = store::open(&url, super::keys_of(dir.path())).await.unwrap();
+    let b = store::open(&url, super::keys_of(dir.path())).await.unwrap();
+    for i in 1..=3 {
+        a.append(super::entry(i), Default::default()).await.unwrap();
+        b.append(super::entry(10 + i), Default::default())
+            .await
+            .unwrap();
+    }
+    let anchor = dir.path().join("by-hand.anchor");
+    let (verified, anchored) = tokio::task::spawn_blocking({
+        let (cfg, url, anchor) = (cfg.clone(), url.clone(), anchor.clone());
+        move || {
+            let cfg = cfg.to_str().unwrap();
+            let vars = [("WXRN_DATABASE_URL", url.as_str())];
+            let anchored = run_env(
+                &[
+                    "audit",
+                    "anchor",
+                    "--config",
+                    cfg,
+                    "--out",
+                    anchor.to_str().unwrap(),
+                ],
+                &vars,
+                None,
+            );
+            let verified = run_env(&["audit", "verify", "--config", cfg], &vars, None);
+            (verified, anchored)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(anchored.status.code(), Some(0), "{}", stderr(&anchored));
+    assert!(
+        stdout(&anchored).contains("at row 3, 3 of chain 2"),
+        "{}",
+        stdout(&anchored)
+    );
+    assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 2);
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).starts_with("audit chain ok: 6 rows verified in 2 chains"),
+        "{}",
+        stdout(&verified)
+    );
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut admin = pool.begin().await.unwrap();
+    for sql in [
+        "ALTER TABLE audit DISABLE TRIGGER USER",
+        "UPDATE audit SET masked_name = '李*' WHERE seq = (1::bigint << 40) + 2",
+        "ALTER TABLE audit ENABLE TRIGGER USER",
+    ] {
+        sqlx::query(sql).execute(&mut *admin).await.unwrap();
+    }
+    admin.commit().await.unwrap();
+    let broken = tokio::task::spawn_blocking(move || {
+        let vars = [("WXRN_DATABASE_URL", url.as_str())];
+        run_env(
+            &["audit", "verify", "--config", cfg.to_str().unwrap()],
+            &vars,
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    assert!(
+        stdout(&broken).contains("BROKEN at row 2 of chain 2"),
+        "{}",
+        stdout(&broken)
+    );
+}
