@@ -528,7 +528,7 @@ if section 4; then
       done
       bodies "$SB0" "$APP" gateway $((DUR * 4000))
       measure "4d-rtt$rtt-${inst}x$conns" "${urls[@]}" --header "Authorization: Bearer $rkey" --bodies "$BODIES" \
-        --connections "$conns" --duration "$DUR" --expect "$GOOD_GATEWAY" "${watch[@]}"
+        --connections $((inst * conns)) --duration "$DUR" --expect "$GOOD_GATEWAY" "${watch[@]}"
       stop "${pids[@]}"
     done
     if [[ $rtt == 5 && -z ${BENCH_NO_AB:-} ]]; then

@@ -98,8 +98,8 @@ const NEW_CHAIN: &str =
 /// a process that has just stopped (or a store just dropped) may still be letting its chain go.
 const CLAIM_WAIT: &str = "200ms";
 
-/// A lane's connection is tested again (by the pool) after this long unused: a server restart or a network
-/// cut while idle fails the test rather than the next batch.
+/// A lane's connection is tested again (a ping) after this long unused: a server restart or a network cut while
+/// idle fails the test rather than the next batch.
 const IDLE_RETEST: Duration = Duration::from_secs(1);
 
 enum Failed {
@@ -188,7 +188,8 @@ impl Lane {
     }
 }
 
-/// The lane's connection, kept from batch to batch; a fresh one from the pool after a failure or a pause.
+/// The lane's connection, kept from batch to batch; tested after a pause, and a fresh one from the pool after a
+/// failure.
 struct Held {
     pool: PgPool,
     conn: Option<PoolConnection<Postgres>>,
@@ -198,8 +199,11 @@ struct Held {
 impl Held {
     /// The connection, and whether it came from the pool just now (it may then be another session).
     async fn get(&mut self) -> Result<(&mut PgConnection, bool), Failed> {
-        if self.used.elapsed() > IDLE_RETEST {
-            self.conn = None;
+        if self.used.elapsed() > IDLE_RETEST
+            && let Some(c) = self.conn.as_mut()
+            && c.ping().await.is_err()
+        {
+            self.discard();
         }
         self.used = Instant::now();
         let (conn, fresh) = match self.conn.take() {
@@ -213,6 +217,13 @@ impl Held {
             ),
         };
         Ok((&mut **self.conn.insert(conn), fresh))
+    }
+
+    /// Close the connection rather than give it back to the pool, which would hand it out again untested.
+    fn discard(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            c.close_on_drop();
+        }
     }
 }
 
@@ -319,7 +330,7 @@ async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec
     };
     if matches!(result, Err(Failed::Unknown(_))) {
         // Never reuse a connection that failed mid-write; the next batch takes a fresh one.
-        held.conn = None;
+        held.discard();
     }
     result
 }
