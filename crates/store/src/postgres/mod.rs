@@ -38,7 +38,7 @@ const IDLE_IN_TX_TIMEOUT: &str = "10s";
 
 #[derive(Debug)]
 pub struct PgStore {
-    /// Reads, API keys and purges; the writer's workers (two for appends, one for the other writes) keep a
+    /// Reads, API keys and purges; the writer's workers (two for appends, two for the other writes) keep a
     /// connection each, from a pool of one of their own.
     pool: PgPool,
     writer: writes::Queue,
@@ -50,7 +50,7 @@ impl PgStore {
     ///
     /// `url` is a libpq-style URL as sqlx understands it, plus two parameters of ours: `pool_size` (default 10:
     /// the connections for reads) and `append_workers` (default 2, at most 4: batches of audit appends in flight
-    /// at once, a connection each; the writer keeps one more for the other writes).
+    /// at once, a connection each; the writer keeps two more for the other writes).
     /// To keep the tables in a schema other than `public`, pass
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
@@ -122,7 +122,13 @@ impl PgStore {
             let lane = writer::Lane::chain(keys.clone(), Arc::clone(&shared));
             tokio::spawn(writer::run(lane_pool(), chain_rx.clone(), lane));
         }
-        tokio::spawn(writer::run(lane_pool(), rows_rx, writer::Lane::Rows));
+        for _ in 0..writer::ROW_WORKERS {
+            tokio::spawn(writer::run(
+                lane_pool(),
+                rows_rx.clone(),
+                writer::Lane::Rows,
+            ));
+        }
         Ok(Self {
             pool,
             writer: writes::Queue::two(chain_tx, rows_tx),

@@ -12,8 +12,8 @@
 //!   signature is checked, the batch is linked to it and sent again. A batch that loses the swap [`SWAPS`] times
 //!   is written in a transaction that first locks the head (`SELECT ... FOR UPDATE`), so it gets its turn.
 //! - The **row lane** takes every other write: the code reservations of a batch in one statement
-//!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one.
-//!   Reservations never wait behind an append batch, and touch nothing an append locks.
+//!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one, in
+//!   [`ROW_WORKERS`] workers. Reservations never wait behind an append batch, and touch nothing an append locks.
 //!
 //! Each write is answered after the statement or transaction that holds it commits. Lock order: the chain lane
 //! takes the head before any identity or idempotency row (its sub-statements wait for the head's swap), and the
@@ -345,6 +345,11 @@ const SWAPS: usize = 3;
 /// trip away, a process appends about twice as fast).
 pub(super) const CHAIN_WORKERS: usize = 2;
 
+/// How many workers the row lane has, each with a connection of its own: a batch of code reservations is on its
+/// way while the one before commits. Their writes are independent rows (a code, an idempotency key), each
+/// settled by its primary key, so the workers need not agree on anything.
+pub(super) const ROW_WORKERS: usize = 2;
+
 /// What the chain lane's workers share: the chain this process appends to, and the head the batch started last
 /// will end on if it commits (the next batch is linked to it), or `None` to read the head afresh.
 ///
@@ -449,6 +454,28 @@ impl Chain {
         Ok((chain, from))
     }
 
+    /// The batch written under the head's row lock (the last resort after [`SWAPS`] misses).
+    async fn write_locked<'a>(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        chain: u32,
+        entries: &'a [(&'a NewAuditEntry, &'a AppendOptions)],
+    ) -> Result<Batch<'a>, Failed> {
+        let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
+            .bind(chain as i32)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let from = writes::check_head(row.map(super::link), &self.keys)?;
+        let batch = Batch::new(&self.keys, &from, entries);
+        self.shared.lock().await.expected = Some(batch.head.clone());
+        if !matches!(batch.write(&mut **tx, chain, &from).await?, Swap::Done) {
+            return Err(Failed::Rejected(Error::Corrupt(
+                "the audit chain head changed while locked".into(),
+            )));
+        }
+        Ok(batch)
+    }
+
     async fn try_append(
         &mut self,
         conn: &mut PgConnection,
@@ -477,18 +504,16 @@ impl Chain {
             }
         }
         let mut tx = conn.begin().await?;
-        let row: Option<super::LinkRow> = sqlx::query_as(super::HEAD_FOR_UPDATE)
-            .bind(chain as i32)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let from = writes::check_head(row.map(super::link), &self.keys)?;
-        let batch = Batch::new(&self.keys, &from, entries);
-        shared.lock().await.expected = Some(batch.head.clone());
-        if !matches!(batch.write(&mut tx, chain, &from).await?, Swap::Done) {
-            return Err(Failed::Rejected(Error::Corrupt(
-                "the audit chain head changed while locked".into(),
-            )));
-        }
+        let locked = self.write_locked(&mut tx, chain, entries).await;
+        let batch = match locked {
+            Ok(batch) => batch,
+            Err(e) => {
+                // End the transaction now rather than at the connection's next statement: until then it would
+                // hold the head's row lock, and the other worker's next batch would wait on it.
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
         tx.commit().await.map_err(|e| match e {
             // The server answered: the transaction is rolled back for certain.
             e @ sqlx::Error::Database(_) => Failed::Rejected(e.into()),
@@ -843,7 +868,10 @@ async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Resu
         .bind(&b.idem_key)
         .fetch_optional(&mut *tx)
         .await?;
+        // Every way out of the transaction ends it now: a dropped transaction's ROLLBACK waits for the
+        // connection's next statement, and this worker's connection may sit idle meanwhile, holding the row.
         let Some((fingerprint, created_at, status, body)) = found else {
+            tx.rollback().await?;
             continue;
         };
         let found = IdemFound {
@@ -852,8 +880,13 @@ async fn begin_idempotent(conn: &mut PgConnection, b: &IdemBeginRequest) -> Resu
             status: status.map(i64::from),
             body,
         };
-        if let IdemNext::Answer(a) = on_existing_key(found, b)? {
-            return Ok(a);
+        let next = on_existing_key(found, b);
+        if !matches!(next, Ok(IdemNext::TakeOver)) {
+            tx.rollback().await?;
+            return match next? {
+                IdemNext::Answer(a) => Ok(a),
+                IdemNext::TakeOver => Err(Error::Corrupt("idempotency take-over".into())),
+            };
         }
         sqlx::query(sql::RESTART_IDEMPOTENT)
             .bind(b.now_ms)

@@ -418,3 +418,51 @@ async fn a_batch_linked_to_a_failed_one_is_linked_again() {
     let report = crate::cases::verify(s.as_ref()).await.unwrap();
     assert_eq!((report.rows, report.last_seq), (1486, Some(1486)));
 }
+
+/// An idempotency key looked at by one instance (its request still running in another) leaves no lock behind:
+/// the instance running the request stores its answer at once. (The look is a `SELECT ... FOR UPDATE` in a
+/// transaction; one dropped rather than ended kept its row locked until that connection's next statement, so the
+/// answer's write waited for another request to come by, or for the server's idle-transaction timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looking_at_a_running_idempotency_key_leaves_no_lock_behind() {
+    test_support::needs!(Postgres);
+    let (a, b, _url, _guard) = two_instances().await;
+    let req = IdemBeginRequest {
+        key_id: "k1".into(),
+        idem_key: "i1".into(),
+        fingerprint: b"f".to_vec(),
+        now_ms: 0,
+        stale_after_ms: 60_000,
+    };
+    assert_eq!(a.begin_idempotent(&req).await.unwrap(), IdemBegin::Started);
+    for fingerprint in [b"f".to_vec(), b"g".to_vec()] {
+        let look = IdemBeginRequest {
+            fingerprint,
+            now_ms: 10,
+            ..req.clone()
+        };
+        assert!(matches!(
+            b.begin_idempotent(&look).await.unwrap(),
+            IdemBegin::InProgress | IdemBegin::Mismatch
+        ));
+    }
+    let answer = store::IdemAnswer {
+        key_id: "k1".into(),
+        idem_key: "i1".into(),
+        status: 200,
+        body: "{}".into(),
+    };
+    let stored = tokio::time::timeout(
+        Duration::from_secs(3),
+        a.append(
+            entry(1),
+            store::AppendOptions {
+                bind_identity: false,
+                idempotent: Some(answer),
+            },
+        ),
+    )
+    .await
+    .expect("the answer is stored without waiting for the other instance");
+    stored.unwrap();
+}
