@@ -468,7 +468,7 @@ impl Chain {
         let from = writes::check_head(row.map(super::link), &self.keys)?;
         let batch = Batch::new(&self.keys, &from, entries);
         self.shared.lock().await.expected = Some(batch.head.clone());
-        if !matches!(batch.write(&mut **tx, chain, &from).await?, Swap::Done) {
+        if !matches!(batch.write(tx, chain, &from).await?, Swap::Done) {
             return Err(Failed::Rejected(Error::Corrupt(
                 "the audit chain head changed while locked".into(),
             )));
