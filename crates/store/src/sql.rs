@@ -75,7 +75,6 @@ statements! {
     REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 
     // The replay guard.
-    CODE_SEEN = "SELECT 1 FROM used_codes WHERE code_hash = $1";
     RELEASE_CODE = "DELETE FROM used_codes WHERE code_hash = $1";
 
     // Idempotency records (how a request starts differs: see each backend's writer).
@@ -124,6 +123,8 @@ statements! {
     }
 
     sqlite_only {
+    // The replay guard's read, one code at a time (PostgreSQL batches the lookups: `postgres/reads.rs`).
+    CODE_SEEN = "SELECT 1 FROM used_codes WHERE code_hash = $1";
     // The per-row writes of SQLite's writer thread; PostgreSQL's writer sends each kind for a whole batch in
     // one statement over arrays (`postgres/writer.rs`), with the same columns.
     RESERVE_CODE = "INSERT INTO used_codes (code_hash, appid, used_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";

@@ -12,6 +12,7 @@
 //! the pool tests a connection that sat idle for a second or more before handing it out, and reconnects on its own
 //! when the database is back.
 
+mod reads;
 mod writer;
 
 use crate::chain::AuditKeys;
@@ -42,6 +43,8 @@ pub struct PgStore {
     /// connection each, from a pool of one of their own.
     pool: PgPool,
     writer: writes::Queue,
+    /// The replay guard's lookups, batched.
+    seen: reads::Seen,
     keys: AuditKeys,
 }
 
@@ -130,6 +133,7 @@ impl PgStore {
             ));
         }
         Ok(Self {
+            seen: reads::Seen::start(pool.clone()),
             pool,
             writer: writes::Queue::two(chain_tx, rows_tx),
             keys,
@@ -339,11 +343,7 @@ impl Store for PgStore {
     }
 
     async fn code_seen(&self, code_hash: &[u8]) -> Result<bool> {
-        let row = sqlx::query(sql::CODE_SEEN)
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        self.seen.code_seen(code_hash).await
     }
 
     async fn reserve_code(&self, code_hash: &[u8], appid: &str, at_ms: i64) -> Result<bool> {

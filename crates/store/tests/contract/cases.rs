@@ -108,6 +108,28 @@ pub async fn code_reserved_once_even_when_racing(s: Arc<dyn Store>) {
     assert!(s.reserve_code(b"c2", "wxapp", 1).await.unwrap());
 }
 
+/// The replay guard's read, asked by many verifications at once (PostgreSQL answers a batch of them in one
+/// statement): each gets the answer for its own code.
+pub async fn concurrent_replay_lookups_each_get_their_own_answer(s: Arc<dyn Store>) {
+    for code in (0..200u32).step_by(2) {
+        assert!(
+            s.reserve_code(&code.to_be_bytes(), "wxapp", 1)
+                .await
+                .unwrap()
+        );
+    }
+    let lookups: Vec<_> = (0..200u32)
+        .map(|code| {
+            let s = s.clone();
+            tokio::spawn(async move { (code, s.code_seen(&code.to_be_bytes()).await.unwrap()) })
+        })
+        .collect();
+    for l in lookups {
+        let (code, seen) = l.await.unwrap();
+        assert_eq!(seen, code % 2 == 0, "code {code}");
+    }
+}
+
 pub async fn a_released_code_can_be_reserved_again(s: Arc<dyn Store>) {
     assert!(s.reserve_code(b"r1", "wxapp", 1).await.unwrap());
     assert!(s.reserve_code(b"r2", "wxapp", 1).await.unwrap());

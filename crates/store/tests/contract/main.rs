@@ -60,6 +60,7 @@ macro_rules! all_backends {
                 api_keys_round_trip_and_revoke,
                 code_reserved_once_even_when_racing,
                 a_released_code_can_be_reserved_again,
+                concurrent_replay_lookups_each_get_their_own_answer,
                 idempotency_states,
                 append_chains_and_verifies,
                 identity_binds_latest_match,
