@@ -93,6 +93,15 @@ impl PgStore {
                 .max_connections(1)
                 .connect_lazy_with(lane_opts.clone())
         };
+        // The replay guard's batched lookups, a connection per worker. Their statement is planned once, generic:
+        // planned afresh for each batch's array (PostgreSQL's default while its first custom plans look cheaper,
+        // as they do on a young table), it cost PostgreSQL twice the CPU per verification of a lookup per code.
+        let seen_pool = pool_options()
+            .max_connections(reads::WORKERS as u32)
+            .connect_lazy_with(
+                opts.clone()
+                    .options([("plan_cache_mode", "force_generic_plan")]),
+            );
         let pool = pool_options()
             .max_connections(params.pool_size)
             .connect_with(opts)
@@ -133,7 +142,7 @@ impl PgStore {
             ));
         }
         Ok(Self {
-            seen: reads::Seen::start(pool.clone()),
+            seen: reads::Seen::start(seen_pool),
             pool,
             writer: writes::Queue::two(chain_tx, rows_tx),
             keys,

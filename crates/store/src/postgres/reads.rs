@@ -1,7 +1,7 @@
 //! The replay guard's read, batched the way the writes are: every verification asks whether its code was seen
 //! before, and one statement (`code_hash = ANY($1)`) answers all the lookups queued while the one before was
 //! on its way, instead of a statement (and a round trip) each. [`WORKERS`] batches are in flight at once, each
-//! on a connection from the read pool; the first lookup of a quiet moment goes at once.
+//! on a connection of its own; the first lookup of a quiet moment goes at once.
 //!
 //! A failed batch fails each of its lookups with [`Error::Unavailable`]: a read has nothing to undo, and the
 //! caller answers as it does for any store error.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Batches of lookups in flight at once.
-const WORKERS: usize = 2;
+pub(super) const WORKERS: usize = 2;
 /// At most this many lookups share one statement.
 const MAX_BATCH: usize = 512;
 
