@@ -532,13 +532,13 @@ if section 4; then
       stop "${pids[@]}"
     done
     if [[ $rtt == 5 && -z ${BENCH_NO_AB:-} ]]; then
-      # A/B, interleaved: one batch of appends in flight at a time (append_workers=1, B) or two (the default, A).
-      log "4dab. PostgreSQL 5 ms away: append_workers 2 vs 1, interleaved, 1 instance, 64 connections, 5 s each"
+      # A/B, interleaved: one batch of appends in flight at a time (the default, A) or two (append_workers=2, B).
+      log "4dab. PostgreSQL 5 ms away: append_workers 1 vs 2, interleaved, 1 instance, 64 connections, 5 s each"
       ab_pids=() ab_keys=()
       for v in 0 1; do
         pg_schema "remote_ab_$v"
         url=${SCHEMA_URL/$PG_HOSTPORT/127.0.0.1:$port}
-        ((v == 1)) && url="$url&append_workers=1"
+        ((v == 1)) && url="$url&append_workers=2"
         gw_config "$WORK/gw-remote-ab-$v.toml" $((18130 + v)) "$WORK/gw-remote-ab-$v" "$SB0" "$APP" stable "$url" \
           "wxrn-bench-$STAMP-remote-ab-$v:"
         ab_keys+=("$(api_key "$WORK/gw-remote-ab-$v.toml" "$APP")")
@@ -547,8 +547,8 @@ if section 4; then
       done
       for round in 1 2 3; do
         for v in 0 1; do
-          label=2
-          ((v == 1)) && label=1
+          label=1
+          ((v == 1)) && label=2
           bodies "$SB0" "$APP" gateway 20000
           measure "4dab-workers$label-$round" --url "http://127.0.0.1:$((18130 + v))/v1/verifications" \
             --header "Authorization: Bearer ${ab_keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \

@@ -39,8 +39,8 @@ const IDLE_IN_TX_TIMEOUT: &str = "10s";
 
 #[derive(Debug)]
 pub struct PgStore {
-    /// Reads, API keys and purges; the writer's workers (two for appends, two for the other writes) keep a
-    /// connection each, from a pool of one of their own.
+    /// Reads, API keys and purges; the writer's workers (for appends, and for the other writes) and the replay
+    /// guard's lookups keep a connection each, from a pool of one of their own.
     pool: PgPool,
     writer: writes::Queue,
     /// The replay guard's lookups, batched.
@@ -52,8 +52,9 @@ impl PgStore {
     /// Connect, run the migrations and start the writer task.
     ///
     /// `url` is a libpq-style URL as sqlx understands it, plus two parameters of ours: `pool_size` (default 10:
-    /// the connections for reads) and `append_workers` (default 2, at most 4: batches of audit appends in flight
-    /// at once, a connection each; the writer keeps two more for the other writes).
+    /// the connections for reads) and `append_workers` (default 1, at most 4: batches of audit appends in flight
+    /// at once, a connection each; see `writer::CHAIN_WORKERS`). The writer keeps one more connection for the
+    /// other writes, and the replay guard's lookups one.
     /// To keep the tables in a schema other than `public`, pass
     /// `options=-c%20search_path%3Dmyschema` (the schema must exist). Sessions get
     /// `idle_in_transaction_session_timeout=10s` unless the URL sets it.
@@ -567,15 +568,15 @@ mod tests {
         let take = |u: &str| take_params(u).map(|(url, p)| (url, p.pool_size, p.append_workers));
         assert_eq!(
             take("postgres://h/db?pool_size=3&options=-c%20x%3Dy").unwrap(),
-            ("postgres://h/db?options=-c%20x%3Dy".into(), 3, 2)
+            ("postgres://h/db?options=-c%20x%3Dy".into(), 3, 1)
         );
         assert_eq!(
-            take("postgres://h/db?pool_size=4&append_workers=1").unwrap(),
-            ("postgres://h/db".into(), 4, 1)
+            take("postgres://h/db?pool_size=4&append_workers=2").unwrap(),
+            ("postgres://h/db".into(), 4, 2)
         );
         assert_eq!(
             take("postgres://h/db").unwrap(),
-            ("postgres://h/db".into(), DEFAULT_POOL_SIZE, 2)
+            ("postgres://h/db".into(), DEFAULT_POOL_SIZE, 1)
         );
         for bad in [
             "pool_size=0",

@@ -1,7 +1,7 @@
 //! The replay guard's read, batched the way the writes are: every verification asks whether its code was seen
 //! before, and one statement (`code_hash = ANY($1)`) answers all the lookups queued while the one before was
-//! on its way, instead of a statement (and a round trip) each. [`WORKERS`] batches are in flight at once, each
-//! on a connection of its own; the first lookup of a quiet moment goes at once.
+//! on its way, instead of a statement (and a round trip) each. [`WORKERS`] batch is in flight at a time, on a
+//! connection of its own; the first lookup of a quiet moment goes at once.
 //!
 //! A failed batch fails each of its lookups with [`Error::Unavailable`]: a read has nothing to undo, and the
 //! caller answers as it does for any store error.
@@ -12,8 +12,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-/// Batches of lookups in flight at once.
-pub(super) const WORKERS: usize = 2;
+/// Batches of lookups in flight at once (one: the larger the batch, the less each lookup costs; see
+/// `writer::CHAIN_WORKERS`).
+pub(super) const WORKERS: usize = 1;
 /// At most this many lookups share one statement.
 const MAX_BATCH: usize = 512;
 

@@ -12,8 +12,8 @@
 //!   signature is checked, the batch is linked to it and sent again. A batch that loses the swap [`SWAPS`] times
 //!   is written in a transaction that first locks the head (`SELECT ... FOR UPDATE`), so it gets its turn.
 //! - The **row lane** takes every other write: the code reservations of a batch in one statement
-//!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one, in
-//!   [`ROW_WORKERS`] workers. Reservations never wait behind an append batch, and touch nothing an append locks.
+//!   ([`RESERVE_CODES`]), the rarer writes (releases, erasures, idempotency starts and aborts) one by one
+//!   ([`ROW_WORKERS`] worker). Reservations never wait behind an append batch, and touch nothing an append locks.
 //!
 //! Each write is answered after the statement or transaction that holds it commits. Lock order: the chain lane
 //! takes the head before any identity or idempotency row (its sub-statements wait for the head's swap), and the
@@ -339,16 +339,18 @@ async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec
 /// the swap to other processes still gets its turn.
 const SWAPS: usize = 3;
 
-/// How many batches of appends a process has in flight at once, each on a connection of its own: while one
-/// batch's statement travels to the server and back, the next is already sent, linked to the head the first
-/// will end on; the server holds it on the head's row lock until the first commits (so with the server a round
-/// trip away, a process appends about twice as fast).
-pub(super) const CHAIN_WORKERS: usize = 2;
+/// How many batches of appends a process has in flight at once by default (`append_workers` in the database URL
+/// sets 1 to 4), each on a connection of its own. With more than one, while one batch's statement travels to the
+/// server and back, the next is already sent, linked to the head the first will end on, and the server holds it
+/// on the head's row lock until the first commits. Measured interleaved with PostgreSQL 5 ms away (BENCHMARKS.md,
+/// 4dab), two did fewer verifications per second than one, at more CPU per verification: the batches split in
+/// two, and twice the statements cost more than the overlap saved. So one, by default.
+pub(super) const CHAIN_WORKERS: usize = 1;
 
-/// How many workers the row lane has, each with a connection of its own: a batch of code reservations is on its
-/// way while the one before commits. Their writes are independent rows (a code, an idempotency key), each
-/// settled by its primary key, so the workers need not agree on anything.
-pub(super) const ROW_WORKERS: usize = 2;
+/// How many workers the row lane has, each with a connection of its own. Their writes are independent rows (a
+/// code, an idempotency key), each settled by its primary key, so several workers would need not agree on
+/// anything; one, for the reason [`CHAIN_WORKERS`] gives.
+pub(super) const ROW_WORKERS: usize = 1;
 
 /// What the chain lane's workers share: the chain this process appends to, and the head the batch started last
 /// will end on if it commits (the next batch is linked to it), or `None` to read the head afresh.

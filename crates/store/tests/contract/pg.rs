@@ -388,13 +388,17 @@ async fn an_outage_fails_calls_fast_and_the_store_recovers_by_itself() {
     assert_eq!(report.rows, 2);
 }
 
-/// Two batches in flight: the second is linked to the head the first will end on. When the first fails (here a
+/// Two batches in flight (`append_workers=2`): the second is linked to the head the first will end on. When the first fails (here a
 /// duplicate id rejects it, and its writes are retried one by one), the second, linked to a head that never
 /// committed, writes nothing and is linked again: only the duplicates fail, and the chain is dense and whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_linked_to_a_failed_one_is_linked_again() {
     test_support::needs!(Postgres);
-    let (s, _url, _guard) = crate::postgres().await;
+    let (url, _guard) = fresh_pg_schema(&pg_test_url()).await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let s = store::open(&format!("{url}{sep}append_workers=2"), crate::cases::keys())
+        .await
+        .unwrap();
     s.append(entry(0), Default::default()).await.unwrap();
     let tasks: Vec<_> = (1..=1500)
         .map(|i| {
