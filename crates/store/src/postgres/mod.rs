@@ -79,20 +79,31 @@ impl PgStore {
         if mode == OpenMode::ReadOnly {
             opts = opts.options([("default_transaction_read_only", "on")]);
         }
-        let pool_options = || {
-            PgPoolOptions::new()
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .test_before_acquire(false)
-                .before_acquire(|conn, meta| Box::pin(retest_if_idle(conn, meta)))
+        let trouble = Arc::new(Trouble::default());
+        let pool_options = {
+            let trouble = trouble.clone();
+            move || {
+                let trouble = trouble.clone();
+                PgPoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .test_before_acquire(false)
+                    .before_acquire(move |conn, meta| {
+                        let suspect = meta.idle_for >= RETEST_AFTER_IDLE || trouble.recent();
+                        Box::pin(retest_if(suspect, conn))
+                    })
+            }
         };
         // The writer's workers keep a connection each, from a pool of one of their own: they never wait for
         // (or starve) the readers, and a chain worker's session (one of them holds the chain) is the same
         // session from batch to batch unless it fails.
         let lane_opts = opts.clone();
-        let lane_pool = move || {
-            pool_options()
-                .max_connections(1)
-                .connect_lazy_with(lane_opts.clone())
+        let lane_pool = {
+            let pool_options = pool_options.clone();
+            move || {
+                pool_options()
+                    .max_connections(1)
+                    .connect_lazy_with(lane_opts.clone())
+            }
         };
         // The replay guard's batched lookups, a connection per worker. Their statement is planned once, generic:
         // planned afresh for each batch's array (PostgreSQL's default while its first custom plans look cheaper,
@@ -133,17 +144,23 @@ impl PgStore {
         let shared = Arc::default();
         for _ in 0..params.append_workers {
             let lane = writer::Lane::chain(keys.clone(), Arc::clone(&shared));
-            tokio::spawn(writer::run(lane_pool(), chain_rx.clone(), lane));
+            tokio::spawn(writer::run(
+                lane_pool(),
+                chain_rx.clone(),
+                lane,
+                trouble.clone(),
+            ));
         }
         for _ in 0..writer::ROW_WORKERS {
             tokio::spawn(writer::run(
                 lane_pool(),
                 rows_rx.clone(),
                 writer::Lane::Rows,
+                trouble.clone(),
             ));
         }
         Ok(Self {
-            seen: reads::Seen::start(seen_pool),
+            seen: reads::Seen::start(seen_pool, trouble),
             pool,
             writer: writes::Queue::two(chain_tx, rows_tx),
             keys,
@@ -158,15 +175,57 @@ impl PgStore {
 /// its statement as a connection error, which callers already handle.
 const RETEST_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-async fn retest_if_idle(
+/// Test a connection before use when it is suspect (idle a while, or the store lost a connection recently).
+async fn retest_if(
+    suspect: bool,
     conn: &mut sqlx::PgConnection,
-    meta: sqlx::pool::PoolConnectionMetadata,
 ) -> std::result::Result<bool, sqlx::Error> {
     use sqlx::Connection;
-    if meta.idle_for >= RETEST_AFTER_IDLE {
+    if suspect {
         conn.ping().await?;
     }
     Ok(true)
+}
+
+/// For how long after the store last lost a connection every connection is tested before use.
+const TROUBLE_WINDOW: Duration = Duration::from_secs(5);
+
+/// When this store last lost a connection (a statement failed on the way, or a connection could not be had):
+/// for [`TROUBLE_WINDOW`] after, every connection, pooled or held by a writer, is tested before use, so that
+/// after an outage (a server restart, a network cut, which break every connection at once) a stale connection
+/// fails its test rather than a write. An append that failed on the way after WeChat answered would lose that
+/// answer and leave the user's code spent.
+#[derive(Debug)]
+pub(super) struct Trouble {
+    base: std::time::Instant,
+    /// Milliseconds after `base` of the last loss, plus one; 0 for none.
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Trouble {
+    fn default() -> Self {
+        Trouble {
+            base: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Trouble {
+    pub(super) fn note(&self) {
+        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        self.last.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn recent(&self) -> bool {
+        match self.last.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+                now.saturating_sub(at - 1) < TROUBLE_WINDOW.as_millis() as u64
+            }
+        }
+    }
 }
 
 /// A chain's head, locked until the transaction ends: how appends of processes that share a chain take turns.

@@ -28,11 +28,11 @@ pub(super) struct Seen(mpsc::Sender<Lookup>);
 
 impl Seen {
     /// Start the workers on `pool`.
-    pub(super) fn start(pool: PgPool) -> Self {
+    pub(super) fn start(pool: PgPool, trouble: Arc<super::Trouble>) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WORKERS {
-            tokio::spawn(run(pool.clone(), rx.clone()));
+            tokio::spawn(run(pool.clone(), rx.clone(), trouble.clone()));
         }
         Seen(tx)
     }
@@ -48,7 +48,7 @@ impl Seen {
     }
 }
 
-async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Lookup>>>, trouble: Arc<super::Trouble>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let hashes: Vec<&[u8]> = batch.iter().map(|(h, _)| h.as_slice()).collect();
@@ -64,6 +64,9 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
                 }
             }
             Err(e) => {
+                if !matches!(e, sqlx::Error::Database(_)) {
+                    trouble.note();
+                }
                 let msg = e.to_string();
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(Error::Unavailable(msg.clone())));

@@ -194,16 +194,18 @@ struct Held {
     pool: PgPool,
     conn: Option<PoolConnection<Postgres>>,
     used: Instant,
+    trouble: Arc<super::Trouble>,
 }
 
 impl Held {
     /// The connection, and whether it came from the pool just now (it may then be another session).
     async fn get(&mut self) -> Result<(&mut PgConnection, bool), Failed> {
-        if self.used.elapsed() > IDLE_RETEST
+        if (self.used.elapsed() > IDLE_RETEST || self.trouble.recent())
             && let Some(c) = self.conn.as_mut()
             && c.ping().await.is_err()
         {
             self.discard();
+            self.trouble.note();
         }
         self.used = Instant::now();
         let (conn, fresh) = match self.conn.take() {
@@ -230,11 +232,12 @@ impl Held {
 /// A lane's queue, shared by its workers: whichever worker is free takes what is queued.
 pub(super) type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Write>>>;
 
-pub(super) async fn run(pool: PgPool, rx: Queue, mut lane: Lane) {
+pub(super) async fn run(pool: PgPool, rx: Queue, mut lane: Lane, trouble: Arc<super::Trouble>) {
     let mut held = Held {
         pool,
         conn: None,
         used: Instant::now(),
+        trouble,
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -328,9 +331,11 @@ async fn apply(held: &mut Held, lane: &mut Lane, writes: &[Write]) -> Result<Vec
         Ok((conn, fresh)) => lane.apply(conn, fresh, writes).await,
         Err(f) => Err(f),
     };
-    if matches!(result, Err(Failed::Unknown(_))) {
-        // Never reuse a connection that failed mid-write; the next batch takes a fresh one.
+    if matches!(result, Err(Failed::Unknown(_) | Failed::Lost { .. })) {
+        // Never reuse a connection that failed mid-write; the next batch takes a fresh one. Every other
+        // connection of the store is suspect for a while too (see `Trouble`).
         held.discard();
+        held.trouble.note();
     }
     result
 }
