@@ -141,6 +141,24 @@ async fn a_chain_let_go_is_taken_again() {
     assert_eq!((report.rows, report.chains), (3, 2));
 }
 
+/// Run `statements` as the database's owner would, past the audit table's triggers (switched off for the
+/// transaction only).
+async fn as_the_owner(pool: &sqlx::PgPool, statements: &[String]) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit DISABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for sql in statements {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    sqlx::query("ALTER TABLE audit ENABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Tampering with a chain other than the first is found as surely as with the first: an edited row, a row cut
 /// from its end, and the whole chain deleted (head and rows) while the anchor remembers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,21 +189,11 @@ async fn tampering_with_a_second_chain_is_found() {
     assert_eq!((ok.rows, ok.chains, ok.anchor_entries), (6, 2, 2));
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut admin = pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit DISABLE TRIGGER USER")
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = $1")
-        .bind(at(2, 2))
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit ENABLE TRIGGER USER")
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    admin.commit().await.unwrap();
+    as_the_owner(
+        &pool,
+        &[format!("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = {}", at(2, 2))],
+    )
+    .await;
     let err = crate::cases::verify(b.as_ref()).await.unwrap_err();
     assert_eq!(err, store::chain::ChainError::BadHash { seq: at(2, 2) });
     assert!(err.to_string().starts_with("row 2 of chain 2:"), "{err}");
@@ -196,21 +204,14 @@ async fn tampering_with_a_second_chain_is_found() {
         .execute(&pool)
         .await
         .expect_err("the trigger refuses");
-    let mut admin = pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit DISABLE TRIGGER USER")
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit WHERE seq > $1")
-        .bind(at(2, 0))
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM chain_head WHERE id = 2")
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    admin.commit().await.unwrap();
+    as_the_owner(
+        &pool,
+        &[
+            format!("DELETE FROM audit WHERE seq > {}", at(2, 0)),
+            "DELETE FROM chain_head WHERE id = 2".into(),
+        ],
+    )
+    .await;
     let gone = store::chain::verify_store(b.as_ref(), &keys, &anchor)
         .await
         .unwrap()
