@@ -32,7 +32,7 @@
 //! - [`name`]: real names as written on a resident ID card: normalisation and validation.
 //! - [`mask`]: the masked forms used for display and storage.
 //! - [`ids`]: `AppId` and `OpenId`, the WeChat identifiers the check is keyed by.
-//! - [`detect`]: [`contains_cred_id`] (an ID number hidden in free text) and [`is_cred_id`] (a field that is one) (spread out, full-width), for refusing
+//! - [`detect`]: [`contains_cred_id`], an ID number hidden in free text (spread out, full-width), for refusing
 //!   fields where none belongs.
 //! - `text` (private): the padding trimmed from typed values.
 
@@ -47,7 +47,7 @@ pub use cred_id::{
     CredId, CredIdError, IdFacts, PIPL_MINOR_AGE, Sex, check_char, upgrade_legacy_15,
     validate_cred_id_on,
 };
-pub use detect::{contains_cred_id, is_cred_id};
+pub use detect::contains_cred_id;
 pub use ids::{AppId, IdError, OpenId};
 pub use name::{RealName, RealNameError};
 

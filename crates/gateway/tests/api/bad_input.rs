@@ -12,7 +12,7 @@ mod limits;
 
 use crate::helpers::*;
 use gateway::routes::VerifyRequest;
-use identity::{CredId, OpenId, RealName, contains_cred_id, is_cred_id};
+use identity::{CredId, OpenId, RealName, contains_cred_id};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use secrecy::ExposeSecret;
@@ -113,7 +113,7 @@ fn predict(path: &str, body: &[u8], max_body: usize) -> Expect {
     if code.is_empty() || code.len() > 256 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Error(400, "invalid_request");
     }
-    if is_cred_id(code) {
+    if contains_cred_id(code) {
         return Error(422, "personal_data_in_field");
     }
     let purpose = req.purpose.as_deref().map(str::trim).unwrap_or("");

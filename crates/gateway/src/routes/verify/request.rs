@@ -100,11 +100,7 @@ pub(crate) fn validate(
             i18n::api::request::CODE_FORMAT.msg(&[("max", &MAX_CODE_LEN)]),
         ));
     }
-    // A code is an opaque token: refused when it IS an ID number (the caller filled the wrong field), not when a
-    // long random code happens to hold 18 digits that read as one (seen about once in 80,000 sandbox codes).
-    if identity::is_cred_id(code) {
-        return Err(ApiError::PersonalDataInField { field: "code" });
-    }
+    no_cred_id_in("code", code)?;
     let purpose = purpose(req.purpose.as_deref())?;
     let idempotency_key = idempotency_key(headers)?;
     Ok(ValidRequest {
