@@ -191,7 +191,10 @@ async fn tampering_with_a_second_chain_is_found() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     as_the_owner(
         &pool,
-        &[format!("UPDATE audit SET outcome = 'id_mismatch' WHERE seq = {}", at(2, 2))],
+        &[format!(
+            "UPDATE audit SET outcome = 'id_mismatch' WHERE seq = {}",
+            at(2, 2)
+        )],
     )
     .await;
     let err = crate::cases::verify(b.as_ref()).await.unwrap_err();
