@@ -193,6 +193,18 @@ pg_schema() { # name [pool_size] -> SCHEMA_URL, a fresh schema of its own
 PG_SCHEMAS=()
 PG_HOSTPORT=$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]*).*#\2#' <<<"$PG_URL")
 
+ab_rounds() { # name label_a label_b bodies port_a key_a pid_a port_b key_b pid_b -> A, B, A, B, A, B, 5 s each
+  local name=$1 labels=("$2" "$3") n=$4 ports=("$5" "$8") keys=("$6" "$9") pids=("$7" "${10}") round v
+  for round in 1 2 3; do
+    for v in 0 1; do
+      bodies "$SB0" "$APP" gateway "$n"
+      measure "$name-${labels[v]}-$round" --url "http://127.0.0.1:${ports[v]}/v1/verifications" \
+        --header "Authorization: Bearer ${keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \
+        --expect "$GOOD_GATEWAY" --watch "gateway=${pids[v]}"
+    done
+  done
+}
+
 pg_rtt() { # port -> median milliseconds of 50 `SELECT 1` round trips to PostgreSQL at 127.0.0.1:port (psql's \timing)
   { echo '\timing on'; for _ in $(seq 50); do echo 'SELECT 1;'; done; } |
     psql "${PG_URL/$PG_HOSTPORT/127.0.0.1:$1}" -qAt 2>/dev/null |
@@ -386,16 +398,7 @@ if section 1 && [[ -z ${BENCH_NO_AB:-} ]]; then
   nkey=$(api_key "$WORK/gw-nocache.toml" "$APP")
   start_gateway gw-nocache "$WORK/gw-nocache.toml" 18081 ready
   GWB_PID=$GW_PID
-  for round in 1 2 3; do
-    bodies "$SB0" "$APP" gateway 40000
-    measure "1ab-keycache-on-$round" --url http://127.0.0.1:18080/v1/verifications \
-      --header "Authorization: Bearer $KEY" --bodies "$BODIES" --connections 64 --duration 5 \
-      --expect "$GOOD_GATEWAY" --watch "gateway=$GW1_PID"
-    bodies "$SB0" "$APP" gateway 40000
-    measure "1ab-keycache-off-$round" --url http://127.0.0.1:18081/v1/verifications \
-      --header "Authorization: Bearer $nkey" --bodies "$BODIES" --connections 64 --duration 5 \
-      --expect "$GOOD_GATEWAY" --watch "gateway=$GWB_PID"
-  done
+  ab_rounds 1ab-keycache on off 40000 18080 "$KEY" "$GW1_PID" 18081 "$nkey" "$GWB_PID"
   stop "$GWB_PID"
 fi
 
@@ -475,16 +478,8 @@ if section 4; then
       start_gateway "gw-ab-$v" "$WORK/gw-ab-$v.toml" "${ab_ports[v]}" ready
       ab_pids+=("$GW_PID")
     done
-    for round in 1 2 3; do
-      for v in 0 1; do
-        label=on
-        ((v == 1)) && label=off
-        bodies "$SB0" "$APP" gateway 20000
-        measure "4ab-keycache-$label-$round" --url "http://127.0.0.1:${ab_ports[v]}/v1/verifications" \
-          --header "Authorization: Bearer ${ab_keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \
-          --expect "$GOOD_GATEWAY" --watch "gateway=${ab_pids[v]}"
-      done
-    done
+    ab_rounds 4ab-keycache on off 20000 "${ab_ports[0]}" "${ab_keys[0]}" "${ab_pids[0]}" \
+      "${ab_ports[1]}" "${ab_keys[1]}" "${ab_pids[1]}"
     stop "${ab_pids[@]}"
   fi
 
@@ -545,16 +540,7 @@ if section 4; then
         start_gateway "gw-remote-ab-$v" "$WORK/gw-remote-ab-$v.toml" $((18130 + v)) ready
         ab_pids+=("$GW_PID")
       done
-      for round in 1 2 3; do
-        for v in 0 1; do
-          label=1
-          ((v == 1)) && label=2
-          bodies "$SB0" "$APP" gateway 20000
-          measure "4dab-workers$label-$round" --url "http://127.0.0.1:$((18130 + v))/v1/verifications" \
-            --header "Authorization: Bearer ${ab_keys[v]}" --bodies "$BODIES" --connections 64 --duration 5 \
-            --expect "$GOOD_GATEWAY" --watch "gateway=${ab_pids[v]}"
-        done
-      done
+      ab_rounds 4dab workers1 workers2 20000 18130 "${ab_keys[0]}" "${ab_pids[0]}" 18131 "${ab_keys[1]}" "${ab_pids[1]}"
       stop "${ab_pids[@]}"
     fi
     stop "$DELAY_PID"
