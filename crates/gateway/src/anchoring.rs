@@ -35,6 +35,16 @@ async fn heads(st: &AppState) -> anyhow::Result<(Vec<store::ChainLink>, Option<i
 /// hold in all. Runs the file write and its fsync off the runtime threads.
 pub async fn anchor_now(st: &AppState, path: &Path) -> anyhow::Result<i64> {
     let (heads, total) = heads(st).await?;
+    write(st, path, heads, total).await
+}
+
+/// Append `heads`, read together, to `path`; `total` is [`heads`]'s count (`None`: a head is missing, an error).
+async fn write(
+    st: &AppState,
+    path: &Path,
+    heads: Vec<store::ChainLink>,
+    total: Option<i64>,
+) -> anyhow::Result<i64> {
     let total = total.ok_or_else(|| {
         anyhow::anyhow!("an audit chain head is missing; run `wxrealname audit verify`")
     })?;
@@ -103,7 +113,7 @@ pub async fn run(st: AppState, path: PathBuf) {
         if !due(last, total, rows, every) {
             continue;
         }
-        match anchor_now(&st, &path).await {
+        match write(&st, &path, heads, total).await {
             Ok(total) => last = Some((total, Instant::now())),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the audit anchor");

@@ -6,10 +6,10 @@
 //!
 //! The database is a new file in a temporary directory under the current directory (so on the disk being judged).
 
-use sha2::{Digest, Sha256};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use store::{AppendOptions, NewAuditEntry, Store};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -33,42 +33,7 @@ async fn main() {
         tokio::time::sleep_until(due.into()).await;
         let store = Arc::clone(&store);
         running.push(tokio::spawn(async move {
-            let hash = Sha256::digest(i.to_le_bytes()).to_vec();
-            assert!(
-                store
-                    .reserve_code(&hash, "wxbench", 1)
-                    .await
-                    .expect("reserve")
-            );
-            let entry = NewAuditEntry {
-                id: format!("v-{i}"),
-                at_ms: 1,
-                key_id: "bench".into(),
-                appid: "wxbench".into(),
-                openid: format!("o-{}", i % 1000),
-                masked_name: "张*".into(),
-                masked_cred_id: "1101**********002X".into(),
-                blind_cred: hash.clone(),
-                blind_pair: hash,
-                key_version: 1,
-                purpose: None,
-                outcome: Some("match".into()),
-                error_code: None,
-                errcode: Some(0),
-                verify_openid: vec![],
-                verify_real_name: None,
-                minor: false,
-                latency_ms: 0,
-                kind: store::KIND_VERIFICATION.into(),
-                provider: None,
-                billed: None,
-                consent_ref: None,
-            };
-            let opts = AppendOptions {
-                bind_identity: true,
-                idempotent: None,
-            };
-            store.append(entry, opts).await.expect("append");
+            common::verification(store.as_ref(), i).await;
             due.elapsed()
         }));
     }

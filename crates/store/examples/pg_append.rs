@@ -12,12 +12,13 @@
 //! direction (2.5: a 5 ms round trip) in another shell and point the URL at it:
 //! `pg_append relay 127.0.0.1:15435 2.5 [UPSTREAM, default 127.0.0.1:5432]`.
 
-use sha2::{Digest, Sha256};
+mod common;
+
+use common::verification;
 use sqlx::Connection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use store::{AppendOptions, NewAuditEntry, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -113,41 +114,6 @@ async fn main() {
         latencies.len() as u64,
         "one row per verification"
     );
-}
-
-/// Reserve a fresh code, then append a match that binds an identity.
-async fn verification(s: &dyn Store, i: u64) {
-    let hash = Sha256::digest(i.to_le_bytes()).to_vec();
-    assert!(s.reserve_code(&hash, "wxbench", 1).await.expect("reserve"));
-    let entry = NewAuditEntry {
-        id: format!("v-{i}"),
-        at_ms: 1,
-        key_id: "bench".into(),
-        appid: "wxbench".into(),
-        openid: format!("o-{}", i % 1000),
-        masked_name: "张*".into(),
-        masked_cred_id: "1101**********002X".into(),
-        blind_cred: hash.clone(),
-        blind_pair: hash,
-        key_version: 1,
-        purpose: None,
-        outcome: Some("match".into()),
-        error_code: None,
-        errcode: Some(0),
-        verify_openid: vec![],
-        verify_real_name: None,
-        minor: false,
-        latency_ms: 0,
-        kind: store::KIND_VERIFICATION.into(),
-        provider: None,
-        billed: None,
-        consent_ref: None,
-    };
-    let opts = AppendOptions {
-        bind_identity: true,
-        idempotent: None,
-    };
-    s.append(entry, opts).await.expect("append");
 }
 
 /// Relay every connection to `upstream`, each chunk held `delay` in each direction (order kept).

@@ -239,6 +239,21 @@ const CHAIN_STATES: &str =
 
 type LinkRow = (i64, Vec<u8>, i64, Option<Vec<u8>>);
 
+/// A link read through an outer join (or a statement that may find none): all of it, or nothing.
+pub(super) fn maybe_link(
+    seq: Option<i64>,
+    hash: Option<Vec<u8>>,
+    at_ms: Option<i64>,
+    mac: Option<Vec<u8>>,
+) -> Option<ChainLink> {
+    Some(ChainLink {
+        seq: seq?,
+        hash: hash?,
+        at_ms: at_ms?,
+        mac,
+    })
+}
+
 fn link((seq, hash, at_ms, mac): LinkRow) -> ChainLink {
     ChainLink {
         seq,
@@ -517,20 +532,12 @@ impl Store for PgStore {
             Option<Vec<u8>>,
         );
         let rows: Vec<Row> = sqlx::query_as(CHAIN_STATES).fetch_all(&self.pool).await?;
-        let side = |seq: Option<i64>, hash: Option<Vec<u8>>, at: Option<i64>, mac| {
-            Some(ChainLink {
-                seq: seq?,
-                hash: hash?,
-                at_ms: at?,
-                mac,
-            })
-        };
         Ok(rows
             .into_iter()
             .map(|r| ChainState {
                 chain: u32::try_from(r.0).unwrap_or(0),
-                head: side(r.1, r.2, r.3, r.4),
-                checkpoint: side(r.5, r.6, r.7, r.8),
+                head: maybe_link(r.1, r.2, r.3, r.4),
+                checkpoint: maybe_link(r.5, r.6, r.7, r.8),
             })
             .collect())
     }

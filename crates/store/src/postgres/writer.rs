@@ -684,11 +684,7 @@ impl<'a> Batch<'a> {
             .bind(col(rows, |r| r.entry.outcome.as_deref()))
             .bind(col(rows, |r| r.entry.error_code.as_deref()))
             .bind(col(rows, |r| r.entry.errcode))
-            .bind(
-                rows.iter()
-                    .map(|r| r.entry.verify_openid.join(";"))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(col(rows, |r| r.entry.verify_openid.join(";")))
             .bind(col(rows, |r| r.entry.verify_real_name.as_deref()))
             .bind(col(rows, |r| r.entry.minor))
             .bind(col(rows, |r| r.entry.latency_ms))
@@ -698,62 +694,25 @@ impl<'a> Batch<'a> {
             .bind(col(rows, |r| r.entry.provider.as_deref()))
             .bind(col(rows, |r| r.entry.billed))
             .bind(col(rows, |r| r.entry.consent_ref.as_deref()))
-            .bind(bind.iter().map(|e| e.appid.as_str()).collect::<Vec<_>>())
-            .bind(bind.iter().map(|e| e.openid.as_str()).collect::<Vec<_>>())
-            .bind(bind.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-            .bind(bind.iter().map(|e| e.at_ms).collect::<Vec<_>>())
-            .bind(
-                bind.iter()
-                    .map(|e| e.masked_name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                bind.iter()
-                    .map(|e| e.masked_cred_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                bind.iter()
-                    .map(|e| e.blind_cred.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                bind.iter()
-                    .map(|e| e.blind_pair.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(bind.iter().map(|e| e.key_version).collect::<Vec<_>>())
-            .bind(
-                answers
-                    .iter()
-                    .map(|a| i32::from(a.status))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(answers.iter().map(|a| a.body.as_str()).collect::<Vec<_>>())
-            .bind(
-                answers
-                    .iter()
-                    .map(|a| a.key_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                answers
-                    .iter()
-                    .map(|a| a.idem_key.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(col(&bind, |e| e.appid.as_str()))
+            .bind(col(&bind, |e| e.openid.as_str()))
+            .bind(col(&bind, |e| e.id.as_str()))
+            .bind(col(&bind, |e| e.at_ms))
+            .bind(col(&bind, |e| e.masked_name.as_str()))
+            .bind(col(&bind, |e| e.masked_cred_id.as_str()))
+            .bind(col(&bind, |e| e.blind_cred.as_slice()))
+            .bind(col(&bind, |e| e.blind_pair.as_slice()))
+            .bind(col(&bind, |e| e.key_version))
+            .bind(col(&answers, |a| i32::from(a.status)))
+            .bind(col(&answers, |a| a.body.as_str()))
+            .bind(col(&answers, |a| a.key_id.as_str()))
+            .bind(col(&answers, |a| a.idem_key.as_str()))
             .bind(chain as i32)
             .fetch_one(conn)
             .await?;
-        Ok(match (swapped, seq, hash, at_ms) {
-            (1, ..) => Swap::Done,
-            (_, Some(seq), Some(hash), Some(at_ms)) => Swap::Missed(Some(ChainLink {
-                seq,
-                hash,
-                at_ms,
-                mac,
-            })),
-            _ => Swap::Missed(None),
+        Ok(match swapped {
+            1 => Swap::Done,
+            _ => Swap::Missed(super::maybe_link(seq, hash, at_ms, mac)),
         })
     }
 
@@ -765,8 +724,8 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// One column of a batch's rows, as an array to bind.
-fn col<'r, T>(rows: &'r [AuditRecord], f: impl Fn(&'r AuditRecord) -> T) -> Vec<T> {
+/// One column of a batch's rows (audit rows, bindings, answers), as an array to bind.
+fn col<'r, R, T>(rows: &'r [R], f: impl Fn(&'r R) -> T) -> Vec<T> {
     rows.iter().map(f).collect()
 }
 
