@@ -51,6 +51,16 @@ pub enum Command {
 }
 
 /// `180d`, `12h`, `30m`, `45s` -> milliseconds.
+/// A row's `seq` as the reader's language says it: the position, and for a chain other than the first, which
+/// chain (see `store::chain::Position`).
+fn position(seq: i64) -> String {
+    match store::chain::chain_of(seq) {
+        1 => seq.to_string(),
+        n => t::AUDIT_POSITION_IN_CHAIN
+            .cli_fill(&[("pos", &(seq - store::chain::base(n))), ("chain", &n)]),
+    }
+}
+
 fn parse_age(s: &str) -> Option<i64> {
     let s = s.trim();
     let unit = s.chars().last()?;
@@ -176,10 +186,8 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                         ""
                     };
                     let anchored = match r.anchored_seq {
-                        Some(seq) => t::AUDIT_ANCHORED.cli_fill(&[
-                            ("entries", &r.anchor_entries),
-                            ("seq", &store::chain::Position(seq)),
-                        ]),
+                        Some(seq) => t::AUDIT_ANCHORED
+                            .cli_fill(&[("entries", &r.anchor_entries), ("seq", &position(seq))]),
                         None => String::new(),
                     };
                     let chains = if r.chains > 1 {
@@ -197,7 +205,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
                     println!(
                         "{}",
                         t::AUDIT_CHAIN_BROKEN
-                            .cli_fill(&[("seq", &store::chain::Position(e.seq())), ("error", &e)])
+                            .cli_fill(&[("seq", &position(e.seq())), ("error", &e)])
                     );
                     Ok(EXIT_FAILURE)
                 }
@@ -269,7 +277,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<u8> {
             }
             let seqs = heads
                 .iter()
-                .map(|h| store::chain::Position(h.seq).to_string())
+                .map(|h| position(h.seq))
                 .collect::<Vec<_>>()
                 .join(", ");
             println!(

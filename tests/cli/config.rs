@@ -488,12 +488,16 @@ async fn audit_commands_walk_every_chain_of_a_postgres_store() {
         sqlx::query(sql).execute(&mut *admin).await.unwrap();
     }
     admin.commit().await.unwrap();
-    let broken = tokio::task::spawn_blocking(move || {
+    let (broken, zh) = tokio::task::spawn_blocking(move || {
         let vars = [("WXRN_DATABASE_URL", url.as_str())];
-        run_env(
-            &["audit", "verify", "--config", cfg.to_str().unwrap()],
-            &vars,
-            None,
+        let cfg = cfg.to_str().unwrap();
+        (
+            run_env(&["audit", "verify", "--config", cfg], &vars, None),
+            run_env(
+                &["--lang=zh-CN", "audit", "verify", "--config", cfg],
+                &vars,
+                None,
+            ),
         )
     })
     .await
@@ -503,5 +507,11 @@ async fn audit_commands_walk_every_chain_of_a_postgres_store() {
         stdout(&broken).contains("BROKEN at row 2 of chain 2"),
         "{}",
         stdout(&broken)
+    );
+    assert_eq!(zh.status.code(), Some(1), "{}", stderr(&zh));
+    assert!(
+        stdout(&zh).contains("审计链在第 2 条链的第 2 行断裂"),
+        "{}",
+        stdout(&zh)
     );
 }

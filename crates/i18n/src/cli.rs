@@ -107,6 +107,8 @@ crate::texts! {
         zh: "--older-than 须为 180d、12h 或 30m 这样的时长",
     }
     AUDIT_CHAIN_OK { en: "audit chain ok: {rows} rows verified", zh: "审计链完好：已验证 {rows} 行" }
+    // A row of a chain other than the first, inside "row {seq}" / "第 {seq} 行"
+    AUDIT_POSITION_IN_CHAIN { en: "{pos} of chain {chain}", zh: "{chain} 条链的第 {pos}" }
     AUDIT_CHAINS { en: " in {chains} chains (one per gateway process that appended)", zh: "，分布在 {chains} 条链中（每个追加过记录的网关进程一条）" }
     AUDIT_FROM_CHECKPOINT { en: " (from the purge checkpoint)", zh: "（从清理检查点开始）" }
     AUDIT_ANCHORED {
